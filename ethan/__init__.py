@@ -1,0 +1,1 @@
+"""ethan: geolocate photos with vision-language models."""
