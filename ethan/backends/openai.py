@@ -1,0 +1,282 @@
+"""GPT-4o, or any OpenAI-compatible chat server (vLLM, Ollama, llama.cpp server, LM Studio...).
+
+Uses the official ``openai`` SDK with its own retries switched off: retries are ours
+(tenacity), so that they are bounded, honour ``Retry-After`` and never repeat a 400/401/403.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import os
+import time
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+import openai
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from ethan.backends.base import (
+    Choice,
+    GenerateConfig,
+    ImagePart,
+    Message,
+    ModelOutput,
+    TextPart,
+)
+from ethan.errors import (
+    AuthenticationError,
+    BackendConnectionError,
+    BackendError,
+    BackendTimeoutError,
+    BadRequestError,
+    ConfigError,
+    MissingAPIKeyError,
+    RateLimitError,
+    ServerError,
+)
+from ethan.types import Usage
+
+log = logging.getLogger(__name__)
+
+OFFICIAL_BASE_URL = "https://api.openai.com/v1"
+#: Placeholder sent to self-hosted servers that ignore the key (vLLM's convention).
+NO_KEY = "EMPTY"
+RETRYABLE = (RateLimitError, ServerError, BackendTimeoutError, BackendConnectionError)
+
+
+class OpenAIOptions(BaseModel):
+    """Settings of the OpenAI backend beyond the model and server."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timeout: float = Field(default=120.0, gt=0, description="seconds per request")
+    max_attempts: int = Field(default=5, ge=1, description="tries per request, first included")
+    max_retry_wait: float = Field(default=60.0, ge=0, description="cap on one wait, seconds")
+    detail: Literal["auto", "low", "high"] = "auto"
+    response_format: Literal["json_schema", "json_object", "text"] = Field(
+        default="json_schema",
+        description="ask for structured output; falls back to text if the server rejects it",
+    )
+
+
+class OpenAIBackend:
+    """Chat completions over the OpenAI API or a compatible server."""
+
+    name = "openai"
+
+    def __init__(
+        self,
+        model: str = "gpt-4o",
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        options: OpenAIOptions | None = None,
+        **option_overrides: Any,
+    ) -> None:
+        self.model = model
+        try:
+            self.options = OpenAIOptions.model_validate(
+                {**(options or OpenAIOptions()).model_dump(), **option_overrides}
+            )
+        except ValidationError as exc:
+            raise ConfigError(f"invalid option for the openai backend: {exc}") from None
+        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or OFFICIAL_BASE_URL).rstrip(
+            "/"
+        )
+        parsed = urlparse(self.base_url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ConfigError(f"base URL must be http(s)://host[:port]/..., got {self.base_url!r}")
+        key = api_key or os.environ.get("OPENAI_API_KEY")
+        if not key:
+            if parsed.hostname == urlparse(OFFICIAL_BASE_URL).hostname:
+                raise MissingAPIKeyError(
+                    "no OpenAI API key: set the OPENAI_API_KEY environment variable or pass "
+                    "--api-key (api_key= in Python); for a self-hosted server pass --base-url"
+                )
+            key = NO_KEY
+        self._client = openai.AsyncOpenAI(
+            api_key=key, base_url=self.base_url, timeout=self.options.timeout, max_retries=0
+        )
+        self._structured_ok = self.options.response_format != "text"
+        self._backoff = wait_random_exponential(multiplier=0.5, max=self.options.max_retry_wait)
+
+    def identity(self) -> dict[str, Any]:
+        return {
+            "backend": self.name,
+            "model": self.model,
+            "base_url": self.base_url,
+            "detail": self.options.detail,
+        }
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    # -- request building -------------------------------------------------------------------
+
+    def _content(self, message: Message) -> str | list[dict[str, Any]]:
+        if message.role != "user":
+            return "".join(p.text for p in message.content if isinstance(p, TextPart))
+        parts: list[dict[str, Any]] = []
+        for part in message.content:
+            if isinstance(part, ImagePart):
+                url = {"url": part.data_url(), "detail": self.options.detail}
+                parts.append({"type": "image_url", "image_url": url})
+            else:
+                parts.append({"type": "text", "text": part.text})
+        return parts
+
+    def _response_format(self, config: GenerateConfig) -> dict[str, Any] | None:
+        if not self._structured_ok or config.json_schema is None:
+            return None
+        if self.options.response_format == "json_object":
+            return {"type": "json_object"}
+        return {
+            "type": "json_schema",
+            "json_schema": {"name": config.schema_name, "schema": config.json_schema},
+        }
+
+    def _request(self, messages: list[Message], config: GenerateConfig, n: int) -> dict[str, Any]:
+        request: dict[str, Any] = {
+            "model": self.model,
+            "messages": [{"role": m.role, "content": self._content(m)} for m in messages],
+        }
+        if n > 1:
+            request["n"] = n
+        if config.temperature is not None:
+            request["temperature"] = config.temperature
+        if config.max_tokens is not None:
+            request["max_tokens"] = config.max_tokens
+        if config.seed is not None:
+            request["seed"] = config.seed
+        response_format = self._response_format(config)
+        if response_format is not None:
+            request["response_format"] = response_format
+        return request
+
+    # -- calling ----------------------------------------------------------------------------
+
+    async def generate(self, messages: list[Message], config: GenerateConfig) -> ModelOutput:
+        """Ask for ``config.n`` choices; servers that ignore ``n`` are asked again."""
+        choices: list[Choice] = []
+        usage = Usage()
+        model = self.model
+        while len(choices) < config.n:
+            out = await self._with_retries(messages, config, config.n - len(choices))
+            if not out.choices:
+                raise BackendError("the server answered with no choices", body=out.model_dump())
+            choices.extend(out.choices)
+            usage = usage + out.usage
+            model = out.model
+        return ModelOutput(model=model, choices=choices[: config.n], usage=usage)
+
+    async def _with_retries(
+        self, messages: list[Message], config: GenerateConfig, n: int
+    ) -> ModelOutput:
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(RETRYABLE),
+            stop=stop_after_attempt(self.options.max_attempts),
+            wait=self._wait,
+            reraise=True,
+            before_sleep=self._log_retry,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self._once(messages, config, n)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, BackendError) and exc.retry_after is not None:
+            return min(max(exc.retry_after, 0.0), self.options.max_retry_wait)
+        return float(self._backoff(state))
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        log.warning(
+            "retrying %s after %.1fs (attempt %d): %s", self.model, wait, state.attempt_number, exc
+        )
+
+    async def _once(self, messages: list[Message], config: GenerateConfig, n: int) -> ModelOutput:
+        request = self._request(messages, config, n)
+        try:
+            response = await self._client.chat.completions.create(**request)
+        except openai.BadRequestError as exc:
+            if "response_format" in request and _mentions_format(exc):
+                log.info("server rejected response_format; falling back to plain text")
+                self._structured_ok = False
+                return await self._once(messages, config, n)
+            raise _translate(exc) from exc
+        except openai.OpenAIError as exc:
+            raise _translate(exc) from exc
+        choices = [
+            Choice(text=c.message.content or "" if c.message else "", finish_reason=c.finish_reason)
+            for c in (response.choices or [])
+        ]
+        usage = Usage()
+        if response.usage is not None:
+            usage = Usage(
+                prompt_tokens=response.usage.prompt_tokens or 0,
+                completion_tokens=response.usage.completion_tokens or 0,
+                total_tokens=response.usage.total_tokens or 0,
+            )
+        return ModelOutput(model=response.model or self.model, choices=choices, usage=usage)
+
+
+def _mentions_format(exc: openai.APIStatusError) -> bool:
+    text = f"{exc.message} {exc.body}".lower()
+    return any(word in text for word in ("response_format", "json_schema", "json schema"))
+
+
+def _retry_after(headers: Any) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or HTTP date)."""
+    if headers is None:
+        return None
+    milliseconds = headers.get("retry-after-ms")
+    if milliseconds is not None:
+        try:
+            return float(milliseconds) / 1000.0
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        parsed = email.utils.parsedate_tz(value)
+        if parsed is None:
+            return None
+        return float(email.utils.mktime_tz(parsed) - time.time())
+
+
+def _translate(exc: openai.OpenAIError) -> BackendError:
+    """Map the SDK's errors onto ours, keeping status, body and Retry-After."""
+    if isinstance(exc, openai.APITimeoutError):
+        return BackendTimeoutError(f"the model server timed out: {exc}")
+    if isinstance(exc, openai.APIConnectionError):
+        return BackendConnectionError(f"could not reach the model server: {exc}")
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        kwargs: dict[str, Any] = {"status_code": status, "body": exc.body}
+        message = f"HTTP {status} from the model server: {exc.message}"
+        if status == 429:
+            return RateLimitError(message, retry_after=_retry_after(exc.response.headers), **kwargs)
+        if status in (401, 403):
+            return AuthenticationError(
+                message + " (check OPENAI_API_KEY / --api-key and the model's access)", **kwargs
+            )
+        if status >= 500:
+            return ServerError(message, retry_after=_retry_after(exc.response.headers), **kwargs)
+        if status in (400, 404, 413, 422):
+            return BadRequestError(message, **kwargs)
+        return BackendError(message, **kwargs)
+    return BackendError(f"model server error: {exc}")

@@ -1,0 +1,46 @@
+"""Shared fixtures: an isolated user dir, the real corpus, a local OpenAI-compatible server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.replay_server import ReplayCorpus, ReplayServer
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+STREETVIEW = SHARED / "corpus" / "streetview-dev"
+MODELS = [
+    "gpt-4o",
+    "gpt-4o-mini",
+    "claude-3.5-sonnet",
+    "gemini-1.5-flash",
+    "llama-3.2-11b-vision",
+    "llava-v1.6-mistral-7b",
+]
+
+
+@pytest.fixture(autouse=True)
+def isolated_user_dir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Point ethan's cache at a temp folder and hide the developer's OpenAI settings."""
+    cache = tmp_path_factory.mktemp("ethan-cache")
+    monkeypatch.setenv("ETHAN_CACHE_DIR", str(cache))
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    return cache
+
+
+@pytest.fixture(scope="session")
+def corpus() -> ReplayCorpus:
+    if not STREETVIEW.is_dir():
+        pytest.fail(f"the shared corpus is missing: {STREETVIEW}")
+    return ReplayCorpus(STREETVIEW)
+
+
+@pytest.fixture
+def server(corpus: ReplayCorpus) -> Iterator[ReplayServer]:
+    with ReplayServer(corpus) as running:
+        yield running
