@@ -1,1 +1,106 @@
-"""ethan: geolocate photos with vision-language models."""
+"""ethan: geolocate photos with vision-language models that reason like GeoGuessr experts.
+
+>>> from ethan import Geolocator                                  # doctest: +SKIP
+>>> geo = Geolocator("openai", model="gpt-4o")                     # doctest: +SKIP
+>>> prediction = geo.locate("photo.jpg")                            # doctest: +SKIP
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("ethan")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
+
+from ethan.aggregate import Aggregate, aggregate
+from ethan.backends.base import (
+    Backend,
+    Choice,
+    GenerateConfig,
+    ImagePart,
+    Message,
+    ModelOutput,
+    TextPart,
+    backend_names,
+    create_backend,
+    register_backend,
+)
+from ethan.backends.openai import OpenAIBackend, OpenAIOptions
+from ethan.cache import ResponseCache
+from ethan.errors import (
+    AuthenticationError,
+    BackendError,
+    ConfigError,
+    EthanError,
+    ImageError,
+    MissingAPIKeyError,
+    TemplateError,
+)
+from ethan.geocode import Gazetteer, Geocoder, Resolved, default_geocoder
+from ethan.images import PreparedImage, iter_image_files, prepare_image
+from ethan.parse import ParseResult, parse_answer
+from ethan.pipeline import Geolocator, Settings
+from ethan.prompts import build_messages, list_templates, render_template
+from ethan.results import PredictionWriter, read_predictions
+from ethan.types import (
+    Clue,
+    ClueCategory,
+    Guess,
+    Hypothesis,
+    ModelAnswer,
+    PointSource,
+    Prediction,
+    Status,
+    Usage,
+)
+
+__all__ = [
+    "Aggregate",
+    "AuthenticationError",
+    "Backend",
+    "BackendError",
+    "Choice",
+    "Clue",
+    "ClueCategory",
+    "ConfigError",
+    "EthanError",
+    "Gazetteer",
+    "GenerateConfig",
+    "Geocoder",
+    "Geolocator",
+    "Guess",
+    "Hypothesis",
+    "ImageError",
+    "ImagePart",
+    "Message",
+    "MissingAPIKeyError",
+    "ModelAnswer",
+    "ModelOutput",
+    "OpenAIBackend",
+    "OpenAIOptions",
+    "ParseResult",
+    "PointSource",
+    "Prediction",
+    "PredictionWriter",
+    "PreparedImage",
+    "Resolved",
+    "ResponseCache",
+    "Settings",
+    "Status",
+    "TemplateError",
+    "TextPart",
+    "Usage",
+    "__version__",
+    "aggregate",
+    "backend_names",
+    "build_messages",
+    "create_backend",
+    "default_geocoder",
+    "iter_image_files",
+    "list_templates",
+    "parse_answer",
+    "prepare_image",
+    "read_predictions",
+    "register_backend",
+    "render_template",
+]

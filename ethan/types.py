@@ -56,9 +56,7 @@ class Clue(_Loose):
 
     category: ClueCategory = ClueCategory.OTHER
     observation: str = Field(description="what is visible in the photo")
-    implication: str | None = Field(
-        default=None, description="what it suggests about the location"
-    )
+    implication: str | None = Field(default=None, description="what it suggests about the location")
 
     @field_validator("category", mode="before")
     @classmethod

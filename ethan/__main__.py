@@ -1,0 +1,3 @@
+from ethan.cli import app
+
+app(prog_name="ethan")

@@ -1,0 +1,262 @@
+"""The stages wired together: image → prompt → backend → parse → geocode → aggregate.
+
+:class:`Geolocator` is the public entry point. ``locate`` handles one image;
+``locate_many`` streams predictions for any number of images with bounded concurrency, so
+memory stays flat however long the input is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ethan.aggregate import Method, aggregate, hypothesis_weights
+from ethan.backends.base import Backend, GenerateConfig, ModelOutput, create_backend
+from ethan.cache import ResponseCache, cache_key
+from ethan.errors import AuthenticationError, BackendError, ImageError
+from ethan.geocode import Geocoder, default_geocoder, resolve_guesses
+from ethan.images import PreparedImage, prepare_image
+from ethan.parse import ParseResult, parse_answer
+from ethan.prompts import build_messages
+from ethan.types import Hypothesis, ModelAnswer, Prediction, Status, Usage
+
+ImageInput = str | Path | bytes
+
+
+class Settings(BaseModel):
+    """How to ask and how to combine the answers. Every field has a CLI flag."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    template: str = "gps"
+    template_dirs: list[Path] = Field(default_factory=list)
+    variables: dict[str, Any] = Field(default_factory=dict)
+    shots: int = Field(default=0, ge=0)
+    fewshot_set: str = "default"
+    samples: int = Field(default=1, ge=1)
+    temperature: float | None = None
+    max_tokens: int | None = 2048
+    seed: int | None = None
+    structured: bool = Field(
+        default=True, description="send the answer schema to backends that can enforce it"
+    )
+    max_side: int = Field(default=1024, ge=64)
+    aggregate: Method = "medoid"
+
+
+class Geolocator:
+    """Locate photos with a vision-language model.
+
+    >>> geo = Geolocator("openai", model="gpt-4o")          # doctest: +SKIP
+    >>> geo.locate("photo.jpg").lat                          # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        backend: Backend | str = "openai",
+        *,
+        model: str | None = None,
+        backend_options: Mapping[str, Any] | None = None,
+        geocoder: Geocoder | None = None,
+        cache: ResponseCache | bool = True,
+        **settings: Any,
+    ) -> None:
+        if isinstance(backend, str):
+            options = dict(backend_options or {})
+            if model is not None:
+                options["model"] = model
+            backend = create_backend(backend, **options)
+        self.backend = backend
+        self.settings = Settings(**settings)
+        self.geocoder = geocoder if geocoder is not None else default_geocoder()
+        self.cache: ResponseCache | None
+        if isinstance(cache, ResponseCache):
+            self.cache = cache
+        else:
+            self.cache = ResponseCache() if cache else None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- public API ------------------------------------------------------------------------
+
+    def locate(self, image: ImageInput) -> Prediction:
+        """Locate one image (blocking). Inside an event loop, use :meth:`alocate`."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            raise RuntimeError("locate() was called inside an event loop; await alocate()")
+        if self._loop is None or self._loop.is_closed():
+            # One loop for every blocking call, so the backend's connections are reused.
+            self._loop = asyncio.new_event_loop()
+        return self._loop.run_until_complete(self.alocate(image))
+
+    def close(self) -> None:
+        """Release the backend's connections and the cache (blocking form of aclose)."""
+        loop = self._loop or asyncio.new_event_loop()
+        try:
+            loop.run_until_complete(self.aclose())
+        finally:
+            loop.close()
+            self._loop = None
+
+    def __enter__(self) -> Geolocator:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def alocate(self, image: ImageInput) -> Prediction:
+        """Locate one image. Problems with this image become a status, never an exception;
+        only errors that doom every image (a bad API key) are raised."""
+        name = _image_name(image)
+        started = time.perf_counter()
+        try:
+            prepared = await asyncio.to_thread(
+                prepare_image, image, max_side=self.settings.max_side
+            )
+        except ImageError as exc:
+            return Prediction(image=name, status=Status.ERROR, message=str(exc))
+        try:
+            output, cached = await self._generate(prepared)
+        except AuthenticationError:
+            raise
+        except BackendError as exc:
+            return Prediction(
+                image=name,
+                status=Status.ERROR,
+                message=str(exc),
+                model=self.backend.model,
+                template=self.settings.template,
+                image_sha256=prepared.sha256,
+                latency_s=time.perf_counter() - started,
+            )
+        prediction = self.interpret(output, image=name)
+        prediction.latency_s = time.perf_counter() - started
+        prediction.image_sha256 = prepared.sha256
+        prediction.cached = cached
+        return prediction
+
+    async def locate_many(
+        self, images: Iterable[ImageInput], *, concurrency: int = 8
+    ) -> AsyncIterator[Prediction]:
+        """Yield a prediction per image as each finishes (not in input order).
+
+        At most ``concurrency`` images are in flight and the input is consumed lazily.
+        """
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        source = iter(images)
+        pending: set[asyncio.Task[Prediction]] = set()
+        try:
+            while True:
+                while len(pending) < concurrency:
+                    item = next(source, None)
+                    if item is None:
+                        break
+                    pending.add(asyncio.create_task(self.alocate(item)))
+                if not pending:
+                    return
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    yield task.result()
+        finally:
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+
+    async def aclose(self) -> None:
+        await self.backend.aclose()
+        if self.cache is not None:
+            self.cache.close()
+
+    # -- stages ----------------------------------------------------------------------------
+
+    def generate_config(self) -> GenerateConfig:
+        s = self.settings
+        return GenerateConfig(
+            temperature=s.temperature,
+            max_tokens=s.max_tokens,
+            n=s.samples,
+            seed=s.seed,
+            json_schema=ModelAnswer.model_json_schema() if s.structured else None,
+        )
+
+    async def _generate(self, image: PreparedImage) -> tuple[ModelOutput, bool]:
+        s = self.settings
+        messages = build_messages(
+            s.template,
+            image.part(),
+            shots=s.shots,
+            fewshot_set=s.fewshot_set,
+            variables=s.variables,
+            extra_dirs=s.template_dirs,
+            max_side=s.max_side,
+        )
+        config = self.generate_config()
+        key = cache_key(self.backend.identity(), messages, config)
+        if self.cache is not None:
+            hit = self.cache.get(key)
+            if hit is not None:
+                return hit, True
+        output = await self.backend.generate(messages, config)
+        if self.cache is not None:
+            self.cache.put(key, output)
+        return output, False
+
+    def interpret(self, output: ModelOutput, *, image: str) -> Prediction:
+        """Parse, geocode and aggregate a model's output into a prediction."""
+        parsed = [parse_answer(c.text, c.finish_reason) for c in output.choices]
+        hypotheses: list[Hypothesis] = []
+        for sample, result in enumerate(parsed):
+            if result.status is Status.OK:
+                hypotheses.extend(resolve_guesses(result.guesses, self.geocoder, sample=sample))
+        base: dict[str, Any] = {
+            "image": image,
+            "raw": [c.text for c in output.choices],
+            "finish_reasons": [c.finish_reason for c in output.choices],
+            "model": output.model,
+            "template": self.settings.template,
+            "usage": output.usage if output.usage else Usage(),
+            "clues": [clue for r in parsed for clue in r.clues],
+        }
+        if not hypotheses:
+            status, message = _failure(parsed)
+            return Prediction(status=status, message=message, **base)
+        weights = hypothesis_weights(hypotheses)
+        ranked = [h for _, h in sorted(zip(weights, hypotheses, strict=True), key=lambda p: -p[0])]
+        point = aggregate(hypotheses, self.settings.aggregate)
+        return Prediction(
+            status=Status.OK,
+            lat=point.lat,
+            lon=point.lon,
+            spread_km=point.spread_km,
+            hypotheses=ranked,
+            **base,
+        )
+
+
+def _failure(parsed: Sequence[ParseResult]) -> tuple[Status, str]:
+    """Why no sample gave a usable point."""
+    if not parsed:
+        return Status.UNPARSED, "the model returned no answer"
+    if all(r.status is Status.REFUSED for r in parsed):
+        return Status.REFUSED, parsed[0].message
+    named = [r for r in parsed if r.status is Status.OK]
+    if named:
+        labels = "; ".join(g.label() for r in named for g in r.guesses if g.label())
+        return Status.UNPARSED, f"could not resolve the named place(s) to a point: {labels}"
+    return Status.UNPARSED, "; ".join(dict.fromkeys(r.message for r in parsed if r.message))
+
+
+def _image_name(image: ImageInput) -> str:
+    if isinstance(image, bytes):
+        return "sha256:" + hashlib.sha256(image).hexdigest()
+    return str(image)
