@@ -17,7 +17,6 @@ from rich.progress import (
     Progress,
     ProgressColumn,
     Task,
-    TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -184,11 +183,11 @@ async def _run(
         else:
             todo = images
         with _progress() as progress:
-            task = progress.add_task("locating", total=len(todo))
+            task = progress.add_task("locating", total=len(todo), stats="")
             async for prediction in geo.locate_many(todo, concurrency=concurrency):
                 _emit(prediction, writer)
                 summary.add(prediction)
-                progress.update(task, advance=1, description=_status_line(summary))
+                progress.update(task, advance=1, stats=_status_line(summary))
     finally:
         if writer is not None:
             writer.close()
@@ -213,21 +212,23 @@ class _RateColumn(ProgressColumn):
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
+        TextColumn("[bold]locating"),
+        BarColumn(bar_width=24),
         MofNCompleteColumn(),
-        TaskProgressColumn(),
         _RateColumn(),
         TimeElapsedColumn(),
+        TextColumn("eta"),
         TimeRemainingColumn(),
+        TextColumn("{task.fields[stats]}"),
         console=err,
-        transient=False,
     )
 
 
 def _status_line(summary: RunSummary) -> str:
     s = summary.statuses
-    return f"ok {s['ok']} · refused {s['refused']} · unparsed {s['unparsed']} · error {s['error']}"
+    return (
+        f"[green]ok {s['ok']}[/] refused {s['refused']} unparsed {s['unparsed']} error {s['error']}"
+    )
 
 
 def _print_summary(summary: RunSummary) -> None:

@@ -31,6 +31,7 @@ import numpy as np
 from PIL import Image
 
 THUMB = 12
+IMAGE_TOKENS = 765  # what GPT-4o bills for a 640 px photo at high detail
 
 
 def thumbnail(data: bytes) -> np.ndarray:
@@ -129,7 +130,15 @@ class ReplayServer:
             self.matched.append(name)
         text = self.corpus.answers[model].get(name, "")
         n = int(request.get("n") or 1)
-        prompt_tokens = sum(len(json.dumps(m)) // 4 for m in request["messages"])
+        # A rough count: four characters a token, and a fixed price for each image.
+        texts = [
+            part.get("text", "") if isinstance(part, dict) else str(part)
+            for message in request["messages"]
+            for part in (
+                message["content"] if isinstance(message["content"], list) else [message["content"]]
+            )
+        ]
+        prompt_tokens = sum(len(t) for t in texts) // 4 + IMAGE_TOKENS * len(images)
         completion_tokens = max(1, len(text) // 4)
         body = {
             "id": f"chatcmpl-replay-{len(self.requests)}",
