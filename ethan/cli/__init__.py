@@ -1,0 +1,9 @@
+"""The ``ethan`` command: a thin layer over the public Python API.
+
+Each sub-command lives in its own module and registers itself on :data:`app`.
+"""
+
+from ethan.cli import locate, prompts  # noqa: F401  (registers the commands)
+from ethan.cli.app import app
+
+__all__ = ["app"]

@@ -1,0 +1,166 @@
+"""The model, prompt and backend flags shared by every command that calls a model.
+
+They are declared once, in :func:`_model_flags`, and :func:`with_model_options` grafts them
+onto a command, which then receives a single :class:`ModelOptions`.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from ethan.aggregate import Method
+from ethan.pipeline import Geolocator
+
+R = TypeVar("R")
+PANEL = "Model and prompt"
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    backend: str
+    model: str
+    base_url: str | None
+    api_key: str | None
+    option: list[str] | None
+    template: str
+    template_dir: list[Path] | None
+    shots: int
+    fewshot_set: str
+    samples: int
+    temperature: float | None
+    max_tokens: int
+    seed: int | None
+    structured: bool
+    aggregate: Method
+    max_side: int
+    cache: bool
+
+    def backend_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {}
+        for pair in self.option or []:
+            key, sep, value = pair.partition("=")
+            if not sep or not key.strip():
+                raise typer.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--option")
+            options[key.strip().replace("-", "_")] = value
+        if self.base_url is not None:
+            options["base_url"] = self.base_url
+        if self.api_key is not None:
+            options["api_key"] = self.api_key
+        return options
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "template": self.template,
+            "template_dirs": self.template_dir or [],
+            "shots": self.shots,
+            "fewshot_set": self.fewshot_set,
+            "samples": self.samples,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "seed": self.seed,
+            "structured": self.structured,
+            "aggregate": self.aggregate,
+            "max_side": self.max_side,
+        }
+
+    def geolocator(self) -> Geolocator:
+        return Geolocator(
+            self.backend,
+            model=self.model,
+            backend_options=self.backend_options(),
+            cache=self.cache,
+            **self.settings(),
+        )
+
+
+def _model_flags(
+    backend: Annotated[str, typer.Option(rich_help_panel=PANEL, help="Backend name.")] = "openai",
+    model: Annotated[
+        str, typer.Option(rich_help_panel=PANEL, help="Model name on the backend.")
+    ] = "gpt-4o",
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            rich_help_panel=PANEL, help="OpenAI-compatible server URL (default: OPENAI_BASE_URL)."
+        ),
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            rich_help_panel=PANEL, help="API key (default: OPENAI_API_KEY).", show_default=False
+        ),
+    ] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option("--option", "-o", rich_help_panel=PANEL, help="Backend option KEY=VALUE."),
+    ] = None,
+    template: Annotated[
+        str, typer.Option(rich_help_panel=PANEL, help="Prompt template name or .j2 file.")
+    ] = "gps",
+    template_dir: Annotated[
+        list[Path] | None, typer.Option(rich_help_panel=PANEL, help="Extra folder of templates.")
+    ] = None,
+    shots: Annotated[
+        int, typer.Option(min=0, rich_help_panel=PANEL, help="Few-shot exemplars to include.")
+    ] = 0,
+    fewshot_set: Annotated[
+        str, typer.Option(rich_help_panel=PANEL, help="Few-shot set name or file.")
+    ] = "default",
+    samples: Annotated[
+        int, typer.Option(min=1, rich_help_panel=PANEL, help="Answers to sample per image.")
+    ] = 1,
+    temperature: Annotated[
+        float | None, typer.Option(rich_help_panel=PANEL, help="Sampling temperature.")
+    ] = None,
+    max_tokens: Annotated[
+        int, typer.Option(min=1, rich_help_panel=PANEL, help="Answer length limit.")
+    ] = 2048,
+    seed: Annotated[
+        int | None, typer.Option(rich_help_panel=PANEL, help="Sampling seed, where supported.")
+    ] = None,
+    structured: Annotated[
+        bool,
+        typer.Option(
+            rich_help_panel=PANEL, help="Ask the server for JSON following the answer schema."
+        ),
+    ] = True,
+    aggregate: Annotated[
+        Method, typer.Option(rich_help_panel=PANEL, help="How hypotheses become one point.")
+    ] = "medoid",
+    max_side: Annotated[
+        int, typer.Option(min=64, rich_help_panel=PANEL, help="Downscale images to this side.")
+    ] = 1024,
+    cache: Annotated[
+        bool, typer.Option(rich_help_panel=PANEL, help="Use the on-disk response cache.")
+    ] = True,
+) -> None:
+    """Declares the flags; never called."""
+
+
+def with_model_options(command: Callable[..., R]) -> Callable[..., R]:
+    """Give ``command(..., opts: ModelOptions)`` the shared flags instead of ``opts``."""
+    flags = inspect.signature(_model_flags).parameters
+    own = inspect.signature(command).parameters
+    hints = typing.get_type_hints(command, include_extras=True)
+    flag_hints = typing.get_type_hints(_model_flags, include_extras=True)
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> R:
+        opts = ModelOptions(**{name: kwargs.pop(name) for name in flags})
+        return command(opts=opts, **kwargs)
+
+    params = [p.replace(annotation=hints[p.name]) for p in own.values() if p.name != "opts"] + [
+        p.replace(annotation=flag_hints[p.name]) for p in flags.values()
+    ]
+    wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in params}
+    del wrapper.__wrapped__  # typer must see the merged signature, not the original
+    return wrapper
