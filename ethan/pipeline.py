@@ -124,7 +124,7 @@ class Geolocator:
         except ImageError as exc:
             return Prediction(image=name, status=Status.ERROR, message=str(exc))
         try:
-            output, cached = await self._generate(prepared)
+            output, cached = await self._generate(prepared, _file_name(image))
         except AuthenticationError:
             raise
         except BackendError as exc:
@@ -189,11 +189,15 @@ class Geolocator:
             json_schema=ModelAnswer.model_json_schema() if s.structured else None,
         )
 
-    async def _generate(self, image: PreparedImage) -> tuple[ModelOutput, bool]:
+    async def _generate(
+        self, image: PreparedImage, name: str | None
+    ) -> tuple[ModelOutput, bool]:
         s = self.settings
+        part = image.part()
+        part.name = name
         messages = build_messages(
             s.template,
-            image.part(),
+            part,
             shots=s.shots,
             fewshot_set=s.fewshot_set,
             variables=s.variables,
@@ -254,6 +258,10 @@ def _failure(parsed: Sequence[ParseResult]) -> tuple[Status, str]:
         labels = "; ".join(g.label() for r in named for g in r.guesses if g.label())
         return Status.UNPARSED, f"could not resolve the named place(s) to a point: {labels}"
     return Status.UNPARSED, "; ".join(dict.fromkeys(r.message for r in parsed if r.message))
+
+
+def _file_name(image: ImageInput) -> str | None:
+    return None if isinstance(image, bytes) else Path(image).name
 
 
 def _image_name(image: ImageInput) -> str:

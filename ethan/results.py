@@ -25,6 +25,11 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 
+def prediction_key(prediction: Prediction) -> str:
+    """What identifies a prediction in a file: the dataset id in evals, else the image."""
+    return prediction.id if prediction.id is not None else prediction.image
+
+
 def read_predictions(path: str | Path) -> Iterator[Prediction]:
     """Yield the whole, valid predictions of a file, skipping a torn or foreign line."""
     with Path(path).open("r", encoding="utf-8", errors="replace") as fh:
@@ -64,7 +69,8 @@ def _cut_partial_tail(path: Path) -> None:
 class PredictionWriter:
     """Appends predictions to a JSONL file under an exclusive lock.
 
-    ``resume=True`` keeps what the file holds and reports it in :attr:`done`;
+    ``resume=True`` keeps what the file holds and reports it in :attr:`done`, keyed by
+    :func:`prediction_key`;
     ``resume=False`` refuses to touch a non-empty file unless ``overwrite=True``.
     """
 
@@ -100,7 +106,7 @@ class PredictionWriter:
                 )
             if exists and self.resume:
                 _cut_partial_tail(self.path)
-                self.done = {p.image: p for p in read_predictions(self.path)}
+                self.done = {prediction_key(p): p for p in read_predictions(self.path)}
             mode = "a" if self.resume else "w"
             self._fh = self.path.open(mode, encoding="utf-8")
         except BaseException:
@@ -112,7 +118,7 @@ class PredictionWriter:
             raise RuntimeError("writer is not open")
         self._fh.write(prediction.to_json_line())
         self._fh.flush()
-        self.done[prediction.image] = prediction
+        self.done[prediction_key(prediction)] = prediction
 
     def close(self) -> None:
         if self._fh is not None:

@@ -140,6 +140,7 @@ class Prediction(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     image: str
+    id: str | None = Field(default=None, description="the dataset's id for the image, in evals")
     status: Status
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)

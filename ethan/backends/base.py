@@ -28,6 +28,11 @@ class ImagePart(BaseModel):
     data: bytes
     mime: str = "image/jpeg"
     sha256: str = Field(description="hash of ``data``, used for cache keys")
+    name: str | None = Field(
+        default=None,
+        description="the source file's name; stays in-process (replay matches on it) and is "
+        "never sent to a model",
+    )
 
     def data_url(self) -> str:
         return f"data:{self.mime};base64,{base64.b64encode(self.data).decode('ascii')}"
@@ -102,6 +107,7 @@ class Backend(Protocol):
 _REGISTRY: dict[str, tuple[str, str | None]] = {
     # name: ("module:Class", extra that installs its dependencies)
     "openai": ("ethan.backends.openai:OpenAIBackend", None),
+    "replay": ("ethan.backends.replay:ReplayBackend", None),
 }
 
 

@@ -26,7 +26,8 @@ PANEL = "Model and prompt"
 @dataclass(frozen=True)
 class ModelOptions:
     backend: str
-    model: str
+    model: str | None
+    responses: Path | None
     base_url: str | None
     api_key: str | None
     option: list[str] | None
@@ -54,6 +55,8 @@ class ModelOptions:
             options["base_url"] = self.base_url
         if self.api_key is not None:
             options["api_key"] = self.api_key
+        if self.responses is not None:
+            options["responses"] = self.responses
         return options
 
     def settings(self) -> dict[str, Any]:
@@ -84,8 +87,15 @@ class ModelOptions:
 def _model_flags(
     backend: Annotated[str, typer.Option(rich_help_panel=PANEL, help="Backend name.")] = "openai",
     model: Annotated[
-        str, typer.Option(rich_help_panel=PANEL, help="Model name on the backend.")
-    ] = "gpt-4o",
+        str | None,
+        typer.Option(rich_help_panel=PANEL, help="Model name on the backend [openai: gpt-4o]."),
+    ] = None,
+    responses: Annotated[
+        Path | None,
+        typer.Option(
+            rich_help_panel=PANEL, help="Recorded answers (CSV/JSONL) for --backend replay."
+        ),
+    ] = None,
     base_url: Annotated[
         str | None,
         typer.Option(
