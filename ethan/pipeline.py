@@ -20,7 +20,8 @@ from ethan.aggregate import Method, aggregate, hypothesis_weights
 from ethan.backends.base import Backend, GenerateConfig, ModelOutput, create_backend
 from ethan.cache import ResponseCache, cache_key
 from ethan.errors import AuthenticationError, BackendError, ImageError
-from ethan.geocode import Geocoder, default_geocoder, resolve_guesses
+from ethan.geocode import Gazetteer, Geocoder, default_geocoder, resolve_guesses
+from ethan.geocode.mentions import last_resort
 from ethan.images import PreparedImage, prepare_image
 from ethan.parse import ParseResult, parse_answer
 from ethan.prompts import build_messages
@@ -48,6 +49,11 @@ class Settings(BaseModel):
     )
     max_side: int = Field(default=1024, ge=64)
     aggregate: Method = "medoid"
+    last_resort: bool = Field(
+        default=True,
+        description="with no final guess, use the place the reasoning names most (marked "
+        "source=mentioned)",
+    )
 
 
 class Geolocator:
@@ -231,6 +237,17 @@ class Geolocator:
             "usage": output.usage if output.usage else Usage(),
             "clues": [clue for r in parsed for clue in r.clues],
         }
+        message = ""
+        if not hypotheses and self.settings.last_resort:
+            # no final guess anywhere: the places the reasoning names, unless it refused
+            texts = [
+                c.text if r.status is not Status.REFUSED else None
+                for c, r in zip(output.choices, parsed, strict=True)
+            ]
+            gazetteer = self.geocoder if isinstance(self.geocoder, Gazetteer) else None
+            hypotheses = last_resort(texts, gazetteer or default_geocoder())
+            if hypotheses:
+                message = "no final answer: a place named in the reasoning (last resort)"
         if not hypotheses:
             status, message = _failure(parsed)
             return Prediction(status=status, message=message, **base)
@@ -242,7 +259,9 @@ class Geolocator:
             lat=point.lat,
             lon=point.lon,
             spread_km=point.spread_km,
+            radius_km=point.radius_km,
             hypotheses=ranked,
+            message=message,
             **base,
         )
 

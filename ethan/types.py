@@ -32,6 +32,7 @@ class PointSource(str, Enum):
     STATED = "stated"  # the model wrote coordinates
     GEOCODED = "geocoded"  # resolved from a place name (city, landmark...)
     CENTROID = "centroid"  # representative point of a broad area (region, country, continent)
+    MENTIONED = "mentioned"  # last resort: a place named in the reasoning, no final answer
 
 
 class ClueCategory(str, Enum):
@@ -149,6 +150,9 @@ class Prediction(BaseModel):
     clues: list[Clue] = Field(default_factory=list)
     spread_km: float | None = Field(
         default=None, description="weighted mean distance of the hypotheses from the answer"
+    )
+    radius_km: float | None = Field(
+        default=None, description="radius around the answer holding 90% of the weight"
     )
     raw: list[str] = Field(default_factory=list, description="the model's text, per sample")
     finish_reasons: list[str | None] = Field(default_factory=list)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ethan.aggregate import Aggregate, aggregate, hypothesis_weights
+from ethan.aggregate import Aggregate, aggregate, clusters, hypothesis_weights, weighted_radius
 from ethan.geo import haversine_km
 from ethan.types import Hypothesis, PointSource
 
@@ -147,3 +147,48 @@ def test_mean_on_antipodal_input_falls_back_to_medoid() -> None:
     a = aggregate(hyps, "mean")
     assert (a.lat, a.lon) == (10.0, 20.0)
     assert a.spread_km == pytest.approx(haversine_km(10, 20, -10, -160) / 2)
+
+
+# -- clustering and the 90% radius ---------------------------------------------------------
+LYON = (45.76, 4.84)
+TOKYO = (35.68, 139.69)
+
+
+def test_cluster_picks_the_heaviest_group_not_the_top_hypothesis() -> None:
+    # ten samples: four scattered over Asia/America first choices, six around Paris-Lyon
+    hyps = [hyp(NEW_YORK, sample=0), hyp(TOKYO, sample=1), hyp(NEW_YORK, sample=2)]
+    hyps += [hyp(TOKYO, sample=3)]
+    hyps += [hyp(PARIS if s % 2 else LYON, sample=s) for s in range(4, 10)]
+    a = aggregate(hyps, "cluster")
+    assert (a.lat, a.lon) in (PARIS, LYON)
+    assert (a.lat, a.lon) == LYON or (a.lat, a.lon) == PARIS
+    # the plain medoid of the same hypotheses also lands in France, but "top" does not
+    assert (aggregate(hyps, "top").lat, aggregate(hyps, "top").lon) == NEW_YORK
+
+
+def test_cluster_single_linkage_chains() -> None:
+    lats = np.asarray([48.0, 48.0, 48.0, 10.0])
+    lons = np.asarray([0.0, 1.5, 3.0, 0.0])  # ~110 km steps chain; the fourth is far
+    assert clusters(lats, lons, 150.0) == [[0, 1, 2], [3]]
+    assert clusters(lats, lons, 50.0) == [[0], [1], [2], [3]]
+
+
+def test_cluster_with_one_hypothesis_and_ties() -> None:
+    a = aggregate([hyp(PARIS)], "cluster")
+    assert (a.lat, a.lon) == PARIS and a.radius_km == 0.0
+    # two equal clusters: the one holding the first (highest-weight) hypothesis wins
+    b = aggregate([hyp(TOKYO, probability=0.5), hyp(PARIS, probability=0.5)], "cluster")
+    assert (b.lat, b.lon) == TOKYO
+
+
+def test_radius_holds_ninety_percent_of_the_weight() -> None:
+    hyps = [hyp(PARIS, probability=0.85), hyp(LONDON, probability=0.1)]
+    hyps.append(hyp(NEW_YORK, probability=0.05))
+    a = aggregate(hyps)
+    assert (a.lat, a.lon) == PARIS
+    assert a.radius_km == pytest.approx(haversine_km(*PARIS, *LONDON))  # 85% + 10% >= 90%
+    assert a.spread_km < a.radius_km
+    only = aggregate([hyp(PARIS, probability=0.95), hyp(NEW_YORK, probability=0.05)])
+    assert only.radius_km == 0.0
+    assert weighted_radius(np.asarray([0.0, 5.0, 9.0]), np.asarray([0.2, 0.2, 0.6])) == 9.0
+    assert weighted_radius(np.zeros(0), np.zeros(0)) == 0.0

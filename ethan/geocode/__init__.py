@@ -1,8 +1,10 @@
-"""Names to points, offline by default.
+"""Names to points and points to places, offline by default.
 
->>> from ethan.geocode import default_geocoder
+>>> from ethan.geocode import default_geocoder, reverse
 >>> default_geocoder().search("Porto Alegre, Brazil").name     # doctest: +SKIP
-'Porto Alegre, Brazil'
+'Porto Alegre, Rio Grande do Sul, Brazil'
+>>> reverse(48.8566, 2.3522).country_code                       # doctest: +SKIP
+'FR'
 """
 
 from __future__ import annotations
@@ -10,13 +12,18 @@ from __future__ import annotations
 from ethan.geocode.base import LEVELS, Geocoder, Level, Resolved
 from ethan.geocode.gazetteer import Gazetteer, default_geocoder
 from ethan.geocode.resolve import resolve_guesses
+from ethan.geocode.reverse import Place, ReverseGeocoder, reverse, reverse_many
 
 __all__ = [
     "LEVELS",
     "Gazetteer",
     "Geocoder",
     "Level",
+    "Place",
     "Resolved",
+    "ReverseGeocoder",
     "default_geocoder",
     "resolve_guesses",
+    "reverse",
+    "reverse_many",
 ]

@@ -109,6 +109,7 @@ COUNTRY_ALIASES: dict[str, tuple[str, ...]] = {
         "America",
         "Estados Unidos",
         "États-Unis",
+        "Hoa Kỳ",
     ),
     "VA": ("Vatican City", "Holy See"),
     "VE": ("Bolivarian Republic of Venezuela",),

@@ -8,10 +8,10 @@ from pydantic import BaseModel, Field
 
 from ethan.types import Guess
 
-Level = Literal["place", "city", "region", "country", "continent"]
+Level = Literal["landmark", "place", "city", "region", "country", "continent"]
 
 # most specific first; used to rank competing readings of one guess
-LEVELS: tuple[Level, ...] = ("place", "city", "region", "country", "continent")
+LEVELS: tuple[Level, ...] = ("landmark", "place", "city", "region", "country", "continent")
 
 
 class Resolved(BaseModel):

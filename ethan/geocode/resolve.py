@@ -12,7 +12,7 @@ from ethan.types import Guess, Hypothesis, PointSource
 
 log = logging.getLogger(__name__)
 
-_SPECIFIC = frozenset({"place", "city"})
+_SPECIFIC = frozenset({"landmark", "place", "city"})
 
 
 def _fill_country(fields: dict[str, Any], table: CountryTable) -> None:
@@ -32,9 +32,9 @@ def resolve_guesses(
     """Hypotheses for the guesses that have a point, in input order; the others are dropped.
 
     A guess with coordinates keeps them (``source=stated``). A guess with names only is
-    geocoded: a place or city match gives ``source=geocoded``, a region, country or continent
-    match gives ``source=centroid``, with ``level`` saying which. A guess that resolves to
-    nothing, or whose geocoder fails, is dropped: no made-up point.
+    geocoded: a landmark, place or city match gives ``source=geocoded``, a region, country
+    or continent match gives ``source=centroid``, with ``level`` saying which. A guess that
+    resolves to nothing, or whose geocoder fails, is dropped: no made-up point.
     """
     table = country_table()
     hypotheses: list[Hypothesis] = []

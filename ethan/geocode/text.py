@@ -37,7 +37,36 @@ _NON_LATIN = re.compile("[\u0370-\u1dbf\u1f00-\u1fff\u2c00-\uffff]")
 _PARENTHESES = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
 
 _UNKNOWN = frozenset(
-    {"", "unknown", "n a", "none", "null", "not sure", "unsure", "unclear", "various"}
+    {
+        "",
+        "unknown",
+        "n a",
+        "na",
+        "none",
+        "null",
+        "not sure",
+        "unsure",
+        "unclear",
+        "various",
+        "not applicable",
+        "not visible",
+        "not specified",
+        "not available",
+        "not known",
+        "not identifiable",
+        "not determinable",
+        "undetermined",
+        "indeterminate",
+        "unidentified",
+        "uncertain",
+        "unspecified",
+        "cannot determine",
+        "cannot be determined",
+        "can not be determined",
+        "no visible text",
+        "none visible",
+        "unavailable",
+    }
 )
 
 # leading words that say how sure or where-in, not which place ("somewhere in rural Ohio")
@@ -196,8 +225,11 @@ def split_parts(text: str) -> list[str]:
 
 
 def is_unknown(text: str | None) -> bool:
-    """Whether a field is empty or a placeholder such as "unknown" or "N/A"."""
-    return text is None or fold(_PARENTHESES.sub(" ", text)) in _UNKNOWN
+    """Whether a field is empty or a placeholder such as "unknown", "N/A", "Unknown City"."""
+    if text is None:
+        return True
+    key = fold(_PARENTHESES.sub(" ", text))
+    return key in _UNKNOWN or key.startswith(("unknown ", "unspecified ", "unidentified "))
 
 
 def _strip(tokens: list[str], affixes: tuple[list[str], ...], *, leading: bool) -> list[str]:

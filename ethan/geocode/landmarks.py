@@ -1,0 +1,108 @@
+"""A curated table of famous landmarks and natural features, with coordinates.
+
+No package ships landmarks, so ``data/landmarks.csv`` (shipped inside the package) lists a
+few hundred that models name: monuments, buildings, parks, mountains, lakes, deserts,
+islands, waterfalls. Columns: ``name, aliases ("|"-separated), kind, country (ISO2), lat,
+lon``. The coordinates are facts (checked against Wikidata, CC0). A feature that spans
+countries (Lake Titicaca, Mount Everest) lists them all, "|"-separated, the first being
+where its point lies; a lookup inside any of them finds it.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+from dataclasses import dataclass
+from importlib import resources
+
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
+
+from ethan.geocode.countries import max_edits
+from ethan.geocode.text import fold, name_variants
+
+
+@dataclass(frozen=True)
+class Landmark:
+    name: str
+    kind: str  # landmark, mountain, lake, park, desert, island, waterfall, river, region...
+    countries: tuple[str, ...]  # ISO2 codes, the first is where its point lies
+    lat: float
+    lon: float
+
+    @property
+    def country(self) -> str:
+        return self.countries[0]
+
+
+class LandmarkTable:
+    """Exact and typo-tolerant lookup of landmarks by name or alias."""
+
+    def __init__(self, landmarks: list[Landmark], names: list[tuple[str, int]]) -> None:
+        self.landmarks = landmarks
+        self._keys: dict[str, list[int]] = {}
+        for name, i in names:
+            for key in _keys(name):
+                rows = self._keys.setdefault(key, [])
+                if i not in rows:
+                    rows.append(i)
+        self._fuzzy_keys = [k for k in self._keys if len(k) >= 6]
+
+    def __len__(self) -> int:
+        return len(self.landmarks)
+
+    def find(self, text: str, iso: str | None = None, *, fuzzy: bool = True) -> Landmark | None:
+        """The landmark called ``text`` (inside ``iso`` when given), or ``None``."""
+        variants = list(name_variants(text))
+        for key in variants:
+            hit = self._pick(self._keys.get(key, ()), iso)
+            if hit is not None:
+                return hit
+        if not fuzzy:
+            return None
+        for key in variants:
+            budget = max_edits(key, strict=True)
+            if budget == 0:
+                continue
+            found = process.extractOne(
+                key, self._fuzzy_keys, scorer=OSA.distance, score_cutoff=budget
+            )
+            if found is not None:
+                hit = self._pick(self._keys[found[0]], iso)
+                if hit is not None:
+                    return hit
+        return None
+
+    def _pick(self, rows: list[int] | tuple[()], iso: str | None) -> Landmark | None:
+        for i in rows:
+            landmark = self.landmarks[i]
+            if iso is None or iso in landmark.countries:
+                return landmark
+        return None
+
+
+def _keys(name: str) -> list[str]:
+    """Lookup keys: the folded name and, for "Mount Everest" style names, the bare name."""
+    keys = [fold(name)]
+    if keys[0].startswith("the "):
+        keys.append(keys[0][4:])
+    return [k for k in keys if k]
+
+
+@functools.cache
+def landmark_table() -> LandmarkTable:
+    """The shipped table (read once, a few milliseconds)."""
+    landmarks: list[Landmark] = []
+    names: list[tuple[str, int]] = []
+    source = resources.files("ethan.geocode") / "data" / "landmarks.csv"
+    with source.open("r", encoding="utf-8") as f:
+        for row in csv.DictReader(line for line in f if not line.startswith("#")):
+            countries = tuple(c for c in row["country"].split("|") if c)
+            landmark = Landmark(
+                row["name"], row["kind"], countries, float(row["lat"]), float(row["lon"])
+            )
+            i = len(landmarks)
+            landmarks.append(landmark)
+            names.append((row["name"], i))
+            names.extend((alias, i) for alias in row["aliases"].split("|") if alias)
+    return LandmarkTable(landmarks, names)

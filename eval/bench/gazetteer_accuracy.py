@@ -1,0 +1,288 @@
+"""Accuracy of the offline gazetteer on the shared corpus: one command, prints every number.
+
+    python eval/bench/gazetteer_accuracy.py [--shared ../shared]
+
+1. IMAGEO-Bench dataset 3: each model's own answer (street, city, state, country) geocoded
+   without its coordinates, compared with the model's coordinates and with the truth.
+2. Broad areas: medoid vs centroid on name-only answers (region / country level).
+3. Last resort: what finding place names in the reasoning recovers on the LLaVA and Llama
+   answers of the Street View corpus, through ``Geolocator.interpret``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import statistics
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ethan.backends.base import Choice, ModelOutput
+from ethan.geo import haversine_km
+from ethan.geocode import Gazetteer, reverse
+from ethan.geocode.text import is_unknown
+from ethan.parse import parse_answer
+from ethan.pipeline import Geolocator
+from ethan.types import Guess, PointSource, Status
+
+ROOT = Path(__file__).resolve().parents[2]
+THRESHOLDS = (1, 25, 200, 750, 2500)
+
+
+def score(km: float) -> float:
+    """GeoGuessr's score for an error of ``km``: 5000 at 0, halving every ~1035 km."""
+    return 5000.0 * math.exp(-km / 1492.7)
+
+
+def _float(value: Any) -> float | None:
+    try:
+        f = float(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _acc(distances: Iterable[float], n: int, km: float) -> str:
+    return f"{100 * sum(d <= km for d in distances) / max(n, 1):5.1f}%"
+
+
+# -- 1. IMAGEO-Bench dataset 3 --------------------------------------------------------------
+def imageo(shared: Path, gaz: Gazetteer) -> None:
+    base = shared / "corpus" / "imageo-d3"
+    with (base / "truth.csv").open(encoding="utf-8", newline="") as f:
+        truth = {
+            r["image_id"]: (float(r["latitude"]), float(r["longitude"])) for r in csv.DictReader(f)
+        }
+    print("\n== IMAGEO-Bench d3: geocoding each model's own answer text (no coordinates) ==")
+    print(
+        f"{'model':42} {'named':>5} {'resolved':>8} {'city-lvl':>8} {'med km→model':>12} "
+        f"{'acc@25 geocoded':>15} {'acc@25 model':>12}"
+    )
+    totals = {"named": 0, "resolved": 0, "city": 0}
+    for path in sorted((base / "responses").glob("dataset3_*.jsonl")):
+        named = resolved = city_level = 0
+        to_model: list[float] = []
+        ours: list[float] = []
+        theirs: list[float] = []
+        n_truth = 0
+        for line in path.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            info = _dict(_dict(row.get("location_info")).get("reverse_geocoding"))
+            address = _dict(info.get("address"))
+            city = address.get("city")
+            if not city or is_unknown(str(city)):
+                continue
+            named += 1
+            guess = Guess(
+                place=None if is_unknown(str(address.get("street"))) else address.get("street"),
+                city=str(city),
+                region=address.get("state"),
+                country=address.get("country"),
+            )
+            hit = gaz.resolve(guess)
+            coords = _dict(info.get("coordinates"))
+            lat, lon = _float(coords.get("latitude")), _float(coords.get("longitude"))
+            true = truth.get(row["image_file"].rsplit(".", 1)[0])
+            if true is not None:
+                n_truth += 1
+                if lat is not None and lon is not None:
+                    theirs.append(haversine_km(lat, lon, *true))
+            if hit is None:
+                continue
+            resolved += 1
+            city_level += hit.level in ("landmark", "place", "city")
+            if lat is not None and lon is not None:
+                to_model.append(haversine_km(hit.lat, hit.lon, lat, lon))
+            if true is not None:
+                ours.append(haversine_km(hit.lat, hit.lon, *true))
+        model = path.stem.removeprefix("dataset3_")
+        med = statistics.median(to_model) if to_model else float("nan")
+        print(
+            f"{model:42} {named:5d} {100 * resolved / max(named, 1):7.1f}% "
+            f"{100 * city_level / max(named, 1):7.1f}% {med:12.1f} "
+            f"{_acc(ours, n_truth, 25):>15} {_acc(theirs, n_truth, 25):>12}"
+        )
+        totals["named"] += named
+        totals["resolved"] += resolved
+        totals["city"] += city_level
+    n = max(totals["named"], 1)
+    print(
+        f"{'ALL':42} {totals['named']:5d} {100 * totals['resolved'] / n:7.1f}% "
+        f"{100 * totals['city'] / n:7.1f}%"
+    )
+
+
+# -- 2. broad areas: medoid vs centroid -----------------------------------------------------------
+def _streetview_truth(shared: Path) -> dict[str, tuple[float, float]]:
+    with (shared / "corpus" / "streetview-dev" / "truth.csv").open(encoding="utf-8") as f:
+        return {r["filename"]: (float(r["lat"]), float(r["lng"])) for r in csv.DictReader(f)}
+
+
+def _broad_cases(shared: Path) -> list[tuple[Guess, tuple[float, float], bool]]:
+    """(guess without coordinates, truth, name-only as written) for every best guess in
+    both corpora; name-only as written: the model gave no coordinates at all."""
+    cases: list[tuple[Guess, tuple[float, float], bool]] = []
+    truth = _streetview_truth(shared)
+    for path in sorted((shared / "corpus" / "streetview-dev" / "responses").glob("*.csv")):
+        with path.open(encoding="utf-8", newline="") as f:
+            for row in csv.DictReader(f):
+                parsed = parse_answer(row["model_response"])
+                if parsed.status is Status.OK and parsed.guesses and row["filename"] in truth:
+                    g = parsed.guesses[0]
+                    stripped = g.model_copy(update={"lat": None, "lon": None})
+                    cases.append((stripped, truth[row["filename"]], not g.has_point()))
+    base = shared / "corpus" / "imageo-d3"
+    with (base / "truth.csv").open(encoding="utf-8", newline="") as f:
+        t2 = {
+            r["image_id"]: (float(r["latitude"]), float(r["longitude"])) for r in csv.DictReader(f)
+        }
+    for path in sorted((base / "responses").glob("dataset3_*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            info = _dict(_dict(row.get("location_info")).get("reverse_geocoding"))
+            a = _dict(info.get("address"))
+            c = _dict(info.get("coordinates"))
+            true = t2.get(row["image_file"].rsplit(".", 1)[0])
+            if true is None:
+                continue
+            guess = Guess(city=a.get("city"), region=a.get("state"), country=a.get("country"))
+            has_point = _float(c.get("latitude")) is not None
+            cases.append((guess, true, not has_point))
+    return cases
+
+
+def broad(shared: Path, medoid: Gazetteer, centroid: Gazetteer) -> None:
+    print("\n== Broad areas: medoid vs centroid on answers that resolve to a region/country ==")
+    cases = _broad_cases(shared)
+    for label, only_written in (("name-only as written", True), ("coordinates stripped", False)):
+        rows: dict[str, list[tuple[float, float]]] = {"region": [], "country": []}
+        for guess, true, name_only in cases:
+            if only_written and not name_only:
+                continue
+            a = medoid.resolve(guess)
+            if a is None or a.level not in rows:
+                continue
+            b = centroid.resolve(guess)
+            if b is None:
+                continue
+            rows[a.level].append(
+                (haversine_km(a.lat, a.lon, *true), haversine_km(b.lat, b.lon, *true))
+            )
+        for level, pairs in rows.items():
+            if not pairs:
+                print(f"  {label:22} {level:8} n=0")
+                continue
+            m = [p[0] for p in pairs]
+            c = [p[1] for p in pairs]
+            sm, sc = statistics.fmean(map(score, m)), statistics.fmean(map(score, c))
+            print(
+                f"  {label:22} {level:8} n={len(pairs):4d}  median km medoid "
+                f"{statistics.median(m):7.0f} centroid {statistics.median(c):7.0f}"
+                f" | mean score medoid {sm:6.0f} centroid {sc:6.0f}"
+                f" | acc@200 {_acc(m, len(m), 200)} vs {_acc(c, len(c), 200)}"
+                f" | acc@750 {_acc(m, len(m), 750)} vs {_acc(c, len(c), 750)}"
+            )
+
+
+# -- 3. last resort ----------------------------------------------------------------------------
+class _NoBackend:
+    name = "none"
+    model = "replayed"
+
+    async def generate(self, *_: Any) -> ModelOutput:
+        raise RuntimeError("replayed answers only")
+
+    def identity(self) -> dict[str, Any]:
+        return {}
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _cut(text: str) -> str:
+    """The answer cut off before its final answer, as when max_tokens runs out: at the
+    start of the last JSON object, or at half its length when it has none."""
+    brace = text.rfind("{")
+    return text[:brace] if brace > 0 else text[: len(text) // 2]
+
+
+def last_resort(shared: Path, gaz: Gazetteer) -> None:
+    print("\n== Last resort (place names in the reasoning) on LLaVA and Llama, Street View ==")
+    truth = _streetview_truth(shared)
+    on = Geolocator(_NoBackend(), geocoder=gaz, cache=False, last_resort=True)  # type: ignore[arg-type]
+    off = Geolocator(_NoBackend(), geocoder=gaz, cache=False, last_resort=False)  # type: ignore[arg-type]
+    for model in ("llava-v1.6-mistral-7b", "llama-3.2-11b-vision"):
+        path = shared / "corpus" / "streetview-dev" / "responses" / f"{model}.csv"
+        with path.open(encoding="utf-8", newline="") as f:
+            rows = [r for r in csv.DictReader(f) if r["filename"] in truth]
+        for label, cut in (("as recorded", False), ("cut before answer", True)):
+            _compare(model, label, rows, truth, on, off, cut)
+
+
+def _compare(
+    model: str,
+    label: str,
+    rows: list[dict[str, str]],
+    truth: dict[str, tuple[float, float]],
+    on: Geolocator,
+    off: Geolocator,
+    cut: bool,
+) -> None:
+    recovered: list[float] = []
+    right_country = 0
+    changed_ok = 0
+    base_scores: list[float] = []
+    new_scores: list[float] = []
+    for row in rows:
+        text = _cut(row["model_response"]) if cut else row["model_response"]
+        choice = Choice(text=text, finish_reason="length" if cut else "stop")
+        output = ModelOutput(model=model, choices=[choice])
+        a = off.interpret(output, image=row["filename"])
+        b = on.interpret(output, image=row["filename"])
+        true = truth[row["filename"]]
+        sa = score(haversine_km(a.lat, a.lon, *true)) if a.ok else 0.0  # type: ignore[arg-type]
+        sb = score(haversine_km(b.lat, b.lon, *true)) if b.ok else 0.0  # type: ignore[arg-type]
+        base_scores.append(sa)
+        new_scores.append(sb)
+        if a.ok and (a.lat, a.lon) != (b.lat, b.lon):
+            changed_ok += 1
+        if not a.ok and b.ok:
+            assert b.hypotheses and b.hypotheses[0].source is PointSource.MENTIONED
+            recovered.append(haversine_km(b.lat, b.lon, *true))  # type: ignore[arg-type]
+            ours = reverse(b.lat, b.lon).country_code  # type: ignore[arg-type]
+            right_country += ours is not None and ours == reverse(*true).country_code
+    failed = sum(1 for r, s in zip(rows, base_scores, strict=True) if s == 0.0)
+    med = statistics.median(recovered) if recovered else float("nan")
+    print(
+        f"  {model:22} {label:18} n={len(rows)} failures without it {failed:3d}  recovered "
+        f"{len(recovered):3d} (right country {right_country}, median {med:.0f} km, "
+        f"acc@750 {_acc(recovered, max(len(recovered), 1), 750)})  answers changed {changed_ok}"
+        f"  mean score {statistics.fmean(base_scores):.0f} -> {statistics.fmean(new_scores):.0f}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
+    args = parser.parse_args(argv)
+    if not (args.shared / "corpus").is_dir():
+        print(f"no shared corpus at {args.shared}", file=sys.stderr)
+        return 1
+    medoid = Gazetteer()
+    centroid = Gazetteer(broad="centroid")
+    imageo(args.shared, medoid)
+    broad(args.shared, medoid, centroid)
+    last_resort(args.shared, medoid)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
