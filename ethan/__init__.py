@@ -26,6 +26,7 @@ from ethan.backends.base import (
     register_backend,
 )
 from ethan.backends.openai import OpenAIBackend, OpenAIOptions
+from ethan.backends.replay import ReplayBackend
 from ethan.cache import ResponseCache
 from ethan.errors import (
     AuthenticationError,
@@ -36,6 +37,7 @@ from ethan.errors import (
     MissingAPIKeyError,
     TemplateError,
 )
+from ethan.eval import Dataset, Metrics, Record, Sample, compare, load_dataset, score
 from ethan.geocode import Gazetteer, Geocoder, Resolved, default_geocoder
 from ethan.images import PreparedImage, iter_image_files, prepare_image
 from ethan.parse import ParseResult, parse_answer
@@ -63,6 +65,7 @@ __all__ = [
     "Clue",
     "ClueCategory",
     "ConfigError",
+    "Dataset",
     "EthanError",
     "Gazetteer",
     "GenerateConfig",
@@ -73,6 +76,7 @@ __all__ = [
     "ImageError",
     "ImagePart",
     "Message",
+    "Metrics",
     "MissingAPIKeyError",
     "ModelAnswer",
     "ModelOutput",
@@ -83,8 +87,11 @@ __all__ = [
     "Prediction",
     "PredictionWriter",
     "PreparedImage",
+    "Record",
+    "ReplayBackend",
     "Resolved",
     "ResponseCache",
+    "Sample",
     "Settings",
     "Status",
     "TemplateError",
@@ -94,13 +101,16 @@ __all__ = [
     "aggregate",
     "backend_names",
     "build_messages",
+    "compare",
     "create_backend",
     "default_geocoder",
     "iter_image_files",
     "list_templates",
+    "load_dataset",
     "parse_answer",
     "prepare_image",
     "read_predictions",
     "register_backend",
     "render_template",
+    "score",
 ]

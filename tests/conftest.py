@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,3 +48,17 @@ def corpus() -> ReplayCorpus:
 def server(corpus: ReplayCorpus) -> Iterator[ReplayServer]:
     with ReplayServer(corpus) as running:
         yield running
+
+
+def run_ethan(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``ethan`` command (or ``python -m ethan``) in a subprocess."""
+    exe = shutil.which("ethan", path=str(Path(sys.executable).parent))
+    cmd = [exe] if exe else [sys.executable, "-m", "ethan"]
+    return subprocess.run(
+        [*cmd, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "COLUMNS": "120"},
+        check=False,
+    )

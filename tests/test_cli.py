@@ -5,30 +5,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from ethan import Prediction, Status
-from tests.conftest import STREETVIEW
+from tests.conftest import STREETVIEW, run_ethan
 from tests.replay_server import Fault, ReplayServer
 
 IMAGES = STREETVIEW / "images"
-
-
-def _ethan(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    exe = shutil.which("ethan", path=str(Path(sys.executable).parent))
-    cmd = [exe] if exe else [sys.executable, "-m", "ethan"]
-    return subprocess.run(
-        [*cmd, *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "COLUMNS": "120"},
-        check=False,
-    )
 
 
 def _lines(path: Path) -> list[Prediction]:
@@ -41,7 +26,7 @@ def test_locate_folder_writes_one_valid_line_per_image(
     server: ReplayServer, tmp_path: Path
 ) -> None:
     out = tmp_path / "r.jsonl"
-    run = _ethan(
+    run = run_ethan(
         "locate",
         str(IMAGES),
         "--base-url",
@@ -63,7 +48,7 @@ def test_locate_folder_writes_one_valid_line_per_image(
     assert "ok" in run.stderr and "processed" in run.stderr  # the summary table
 
     # --resume finds everything done and sends nothing.
-    again = _ethan(
+    again = run_ethan(
         "locate",
         str(IMAGES),
         "--base-url",
@@ -79,7 +64,7 @@ def test_locate_folder_writes_one_valid_line_per_image(
     assert len(_lines(out)) == 200
 
     # An existing output is never clobbered by accident.
-    clash = _ethan("locate", str(IMAGES), "--base-url", server.base_url, "--out", str(out))
+    clash = run_ethan("locate", str(IMAGES), "--base-url", server.base_url, "--out", str(out))
     assert clash.returncode == 2
     assert "--resume" in clash.stderr
     assert len(_lines(out)) == 200
@@ -94,14 +79,14 @@ def test_resume_after_a_torn_line_completes_each_image_once(
     for image in images:
         shutil.copy(image, folder / image.name)
     out = tmp_path / "r.jsonl"
-    first = _ethan(
+    first = run_ethan(
         "locate", str(folder), "--base-url", server.base_url, "--out", str(out), "--no-cache"
     )
     assert first.returncode == 0, first.stderr
     lines = out.read_text().splitlines(keepends=True)
     # Keep three whole lines and half of the fourth, as a killed run could leave it.
     out.write_text("".join(lines[:3]) + lines[3][: len(lines[3]) // 2])
-    resumed = _ethan(
+    resumed = run_ethan(
         "locate",
         str(folder),
         "--base-url",
@@ -119,7 +104,7 @@ def test_resume_after_a_torn_line_completes_each_image_once(
 
 def test_stdout_when_no_out(server: ReplayServer) -> None:
     image = sorted(IMAGES.iterdir())[0]
-    run = _ethan(
+    run = run_ethan(
         "locate", str(image), "--base-url", server.base_url, "--model", "claude-3.5-sonnet"
     )
     assert run.returncode == 0, run.stderr
@@ -132,7 +117,7 @@ def test_stdout_when_no_out(server: ReplayServer) -> None:
 def test_nothing_processed_exits_non_zero(server: ReplayServer, tmp_path: Path) -> None:
     server.queue(*[Fault(503)] * 50)
     image = sorted(IMAGES.iterdir())[0]
-    run = _ethan(
+    run = run_ethan(
         "locate",
         str(image),
         "--base-url",
@@ -147,12 +132,12 @@ def test_nothing_processed_exits_non_zero(server: ReplayServer, tmp_path: Path) 
 
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert _ethan("locate", str(empty), "--base-url", server.base_url).returncode == 1
+    assert run_ethan("locate", str(empty), "--base-url", server.base_url).returncode == 1
 
 
 def test_missing_key_is_a_clear_error(tmp_path: Path) -> None:
     image = sorted(IMAGES.iterdir())[0]
-    run = _ethan("locate", str(image))
+    run = run_ethan("locate", str(image))
     assert run.returncode == 2
     assert "OPENAI_API_KEY" in run.stderr
     assert "Traceback" not in run.stderr
@@ -163,7 +148,7 @@ def test_api_key_never_reaches_output_or_logs(server: ReplayServer, tmp_path: Pa
     out = tmp_path / "r.jsonl"
     server.queue(Fault(429, headers={"Retry-After": "0"}), Fault(401))
     image = sorted(IMAGES.iterdir())[0]
-    run = _ethan(
+    run = run_ethan(
         "locate",
         str(image),
         "--base-url",
@@ -185,20 +170,20 @@ def test_api_key_never_reaches_output_or_logs(server: ReplayServer, tmp_path: Pa
 
 
 def test_missing_path_is_reported(tmp_path: Path) -> None:
-    run = _ethan("locate", str(tmp_path / "nope"), "--base-url", "http://127.0.0.1:9/v1")
+    run = run_ethan("locate", str(tmp_path / "nope"), "--base-url", "http://127.0.0.1:9/v1")
     assert run.returncode == 2
     assert "nope" in run.stderr
 
 
 @pytest.mark.parametrize("name", ["gps", "cot", "multi"])
 def test_prompts_show_renders_the_contract(name: str) -> None:
-    run = _ethan("prompts", "show", name)
+    run = run_ethan("prompts", "show", name)
     assert run.returncode == 0, run.stderr
     assert '"guesses"' in run.stdout and "country_code" in run.stdout
 
 
 def test_prompts_list_names_the_shipped_templates() -> None:
-    run = _ethan("prompts", "list")
+    run = run_ethan("prompts", "list")
     assert run.returncode == 0, run.stderr
     for name in ("gps", "cot", "multi"):
         assert name in run.stdout

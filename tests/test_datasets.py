@@ -115,7 +115,7 @@ def test_presets_read_published_layouts(
 def test_unknown_columns_and_preset_are_clear_errors(tmp_path: Path) -> None:
     manifest = tmp_path / "m.csv"
     manifest.write_text("foo,bar\n1,2\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="latitude|image"):
+    with pytest.raises(ConfigError, match=r"latitude|image"):
         load_dataset(manifest)
     with pytest.raises(ConfigError, match="im2gps3k"):
         load_dataset(manifest, preset="nope")

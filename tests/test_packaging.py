@@ -35,7 +35,7 @@ def test_wheel_ships_prompts_and_fewshot(tmp_path: Path) -> None:
         assert f"ethan/_data/prompts/{template.name}" in names
     for exemplars in (ROOT / "fewshot").iterdir():
         assert f"ethan/_data/fewshot/{exemplars.name}" in names
-    assert "ethan/cli.py" in names
+    assert "ethan/cli/__init__.py" in names
     assert not any(name.startswith(("tests/", "ethan/_data/tests")) for name in names)
 
     # Unpacked on its own (no source tree beside it), the package finds its data there.

@@ -21,6 +21,7 @@ from ethan.pipeline import Geolocator
 
 R = TypeVar("R")
 PANEL = "Model and prompt"
+LOCAL = "Local models (--backend llama-cpp)"
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,12 @@ class ModelOptions:
     aggregate: Method
     max_side: int
     cache: bool
+    mmproj: Path | None = None
+    chat_handler: str | None = None
+    constrain: bool | None = None
+    n_ctx: int | None = None
+    n_gpu_layers: int | None = None
+    threads: int | None = None
 
     def backend_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {}
@@ -57,6 +64,17 @@ class ModelOptions:
             options["api_key"] = self.api_key
         if self.responses is not None:
             options["responses"] = self.responses
+        # local-model settings reach the backend only when given (the other backends
+        # refuse options they do not know)
+        local = {
+            "mmproj": str(self.mmproj) if self.mmproj is not None else None,
+            "chat_handler": self.chat_handler,
+            "constrain": self.constrain,
+            "n_ctx": self.n_ctx,
+            "n_gpu_layers": self.n_gpu_layers,
+            "threads": self.threads,
+        }
+        options.update({key: value for key, value in local.items() if value is not None})
         return options
 
     def settings(self) -> dict[str, Any]:
@@ -151,6 +169,45 @@ def _model_flags(
     cache: Annotated[
         bool, typer.Option(rich_help_panel=PANEL, help="Use the on-disk response cache.")
     ] = True,
+    mmproj: Annotated[
+        Path | None,
+        typer.Option(
+            rich_help_panel=LOCAL,
+            help="Vision projector GGUF for --model PATH.gguf (presets bring their own).",
+        ),
+    ] = None,
+    chat_handler: Annotated[
+        str | None,
+        typer.Option(
+            rich_help_panel=LOCAL,
+            help="llava-1-5, llava-1-6, qwen2.5-vl, minicpm-v-2.6, moondream, mtmd... "
+            "(default: from the preset or the GGUF metadata).",
+        ),
+    ] = None,
+    constrain: Annotated[
+        bool | None,
+        typer.Option(
+            "--constrain/--no-constrain",
+            rich_help_panel=LOCAL,
+            help="Grammar-constrain the answer to the JSON schema (default: on).",
+            show_default=False,
+        ),
+    ] = None,
+    n_ctx: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            rich_help_panel=LOCAL,
+            help="Context size in tokens (image + prompt + shots + answer); 0: as trained.",
+        ),
+    ] = None,
+    n_gpu_layers: Annotated[
+        int | None,
+        typer.Option(rich_help_panel=LOCAL, help="Layers to offload to the GPU; -1: all."),
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(min=1, rich_help_panel=LOCAL, help="CPU threads.")
+    ] = None,
 ) -> None:
     """Declares the flags; never called."""
 

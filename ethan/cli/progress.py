@@ -42,10 +42,13 @@ def batch_progress(label: str = "locating") -> Progress:
 
 
 def status_line(summary: RunSummary) -> str:
+    """Outcome counts, then the generation rate (tokens/s) once it is known."""
     s = summary.statuses
-    return (
+    line = (
         f"[green]ok {s['ok']}[/] refused {s['refused']} unparsed {s['unparsed']} error {s['error']}"
     )
+    rate = summary.tokens_per_s
+    return line if rate is None else f"{line} [cyan]{rate:,.1f} tok/s[/]"
 
 
 def print_summary(summary: RunSummary, title: str = "ethan locate") -> None:

@@ -97,8 +97,12 @@ def load_dataset(
     limit: int | None = None,
     sample: int | None = None,
     seed: int = 0,
+    require_images: bool = True,
 ) -> Dataset:
-    """Load a dataset; ``sample`` draws N rows at random (seeded), ``limit`` keeps the first N."""
+    """Load a dataset; ``sample`` draws N rows at random (seeded), ``limit`` keeps the first N.
+
+    ``require_images=False`` keeps rows whose image is absent (scoring needs only the truth).
+    """
     path = Path(source)
     if not path.exists():
         raise ConfigError(f"dataset not found: {path}")
@@ -109,7 +113,7 @@ def load_dataset(
             raise ConfigError(f"{path} is a folder: pass a manifest file, or --truth exif")
         chosen = _preset(preset)
         root = Path(images_root) if images_root is not None else path.parent
-        dataset = _from_manifest(path, root, chosen)
+        dataset = _from_manifest(path, root, chosen, require_images)
     samples = dataset.samples
     if sample is not None:
         samples = random.Random(seed).sample(samples, min(sample, len(samples)))
@@ -195,7 +199,9 @@ class _ImageFinder:
         return self._index.get(name) or self._index.get(Path(name).stem)
 
 
-def _from_manifest(path: Path, root: Path, preset: Preset | None) -> Dataset:
+def _from_manifest(
+    path: Path, root: Path, preset: Preset | None, require_images: bool = True
+) -> Dataset:
     rows = _rows(path)
     first = next(rows, None)
     if first is None:
@@ -225,7 +231,7 @@ def _from_manifest(path: Path, root: Path, preset: Preset | None) -> Dataset:
             problems.append(RowProblem(line=line, reason=reason))
             continue
         image_id, lat, lon = reason
-        image = finder.find(image_id)
+        image = finder.find(image_id) if require_images else root / image_id
         if image is None:
             problems.append(RowProblem(line=line, reason=f"image {image_id!r} not found in {root}"))
             continue
