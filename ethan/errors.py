@@ -59,6 +59,10 @@ class BackendConnectionError(BackendError, ConnectionError):
     """The model server could not be reached or dropped the connection."""
 
 
+class InvalidResponseError(BackendError):
+    """The server answered, but not with a usable completion (bad JSON, no choices)."""
+
+
 class RateLimitError(BackendError):
     """HTTP 429: too many requests."""
 

@@ -19,6 +19,7 @@ import contextlib
 import csv
 import io
 import json
+import socket
 import threading
 import time
 from collections import deque
@@ -47,6 +48,8 @@ class Fault:
     status: int
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    #: Send this many bytes of the body, then drop the connection (a reset mid-body).
+    cut_after: int | None = None
 
 
 @dataclass
@@ -170,7 +173,13 @@ class ReplayServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-            def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+            def _send(
+                self,
+                status: int,
+                body: Any,
+                headers: dict[str, str] | None = None,
+                cut_after: int | None = None,
+            ) -> None:
                 raw = body if isinstance(body, bytes) else json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -180,7 +189,13 @@ class ReplayServer:
                 self.end_headers()
                 # The client may have given up (a timeout test, a cancelled task).
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                    self.wfile.write(raw)
+                    if cut_after is None:
+                        self.wfile.write(raw)
+                    else:
+                        self.wfile.write(raw[:cut_after])
+                        self.wfile.flush()
+                        self.close_connection = True
+                        self.connection.shutdown(socket.SHUT_RDWR)
 
             def do_GET(self) -> None:
                 if self.path.rstrip("/").endswith("/models"):
@@ -205,7 +220,7 @@ class ReplayServer:
                         if fault.body is not None
                         else {"error": {"message": f"injected {fault.status}", "type": "injected"}}
                     )
-                    self._send(fault.status, body, fault.headers)
+                    self._send(fault.status, body, fault.headers, fault.cut_after)
                     return
                 if not self.path.rstrip("/").endswith("/chat/completions"):
                     self._send(404, {"error": {"message": f"no route {self.path}"}})

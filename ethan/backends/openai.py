@@ -7,6 +7,7 @@ Uses the official ``openai`` SDK with its own retries switched off: retries are 
 from __future__ import annotations
 
 import email.utils
+import json
 import logging
 import os
 import time
@@ -38,6 +39,7 @@ from ethan.errors import (
     BackendTimeoutError,
     BadRequestError,
     ConfigError,
+    InvalidResponseError,
     MissingAPIKeyError,
     RateLimitError,
     ServerError,
@@ -49,7 +51,13 @@ log = logging.getLogger(__name__)
 OFFICIAL_BASE_URL = "https://api.openai.com/v1"
 #: Placeholder sent to self-hosted servers that ignore the key (vLLM's convention).
 NO_KEY = "EMPTY"
-RETRYABLE = (RateLimitError, ServerError, BackendTimeoutError, BackendConnectionError)
+RETRYABLE = (
+    RateLimitError,
+    ServerError,
+    BackendTimeoutError,
+    BackendConnectionError,
+    InvalidResponseError,
+)
 
 
 class OpenAIOptions(BaseModel):
@@ -102,6 +110,7 @@ class OpenAIBackend:
                     "--api-key (api_key= in Python); for a self-hosted server pass --base-url"
                 )
             key = NO_KEY
+        self._secret = key if key != NO_KEY else None
         self._client = openai.AsyncOpenAI(
             api_key=key, base_url=self.base_url, timeout=self.options.timeout, max_retries=0
         )
@@ -170,8 +179,6 @@ class OpenAIBackend:
         model = self.model
         while len(choices) < config.n:
             out = await self._with_retries(messages, config, config.n - len(choices))
-            if not out.choices:
-                raise BackendError("the server answered with no choices", body=out.model_dump())
             choices.extend(out.choices)
             usage = usage + out.usage
             model = out.model
@@ -214,12 +221,16 @@ class OpenAIBackend:
                 log.info("server rejected response_format; falling back to plain text")
                 self._structured_ok = False
                 return await self._once(messages, config, n)
-            raise _translate(exc) from exc
+            raise self._error(exc) from None
         except openai.OpenAIError as exc:
-            raise _translate(exc) from exc
+            raise self._error(exc) from None
+        except json.JSONDecodeError as exc:
+            raise InvalidResponseError(f"the server's answer is not valid JSON ({exc})") from None
+        if not response.choices:
+            raise InvalidResponseError("the server answered with no choices")
         choices = [
             Choice(text=c.message.content or "" if c.message else "", finish_reason=c.finish_reason)
-            for c in (response.choices or [])
+            for c in response.choices
         ]
         usage = Usage()
         if response.usage is not None:
@@ -229,6 +240,18 @@ class OpenAIBackend:
                 total_tokens=response.usage.total_tokens or 0,
             )
         return ModelOutput(model=response.model or self.model, choices=choices, usage=usage)
+
+    def _error(self, exc: openai.OpenAIError) -> BackendError:
+        """Our error for the SDK's, with the API key blanked out of everything it carries.
+
+        Raised ``from None``: the SDK's exception holds the request, headers included.
+        """
+        error = _translate(exc)
+        if self._secret:
+            error.args = tuple(str(a).replace(self._secret, "***") for a in error.args)
+            if error.body is not None:
+                error.body = json.loads(json.dumps(error.body).replace(self._secret, "***"))
+        return error
 
 
 def _mentions_format(exc: openai.APIStatusError) -> bool:
@@ -260,6 +283,8 @@ def _retry_after(headers: Any) -> float | None:
 
 def _translate(exc: openai.OpenAIError) -> BackendError:
     """Map the SDK's errors onto ours, keeping status, body and Retry-After."""
+    if isinstance(exc, openai.APIResponseValidationError):
+        return InvalidResponseError(f"the server's answer does not fit the protocol: {exc}")
     if isinstance(exc, openai.APITimeoutError):
         return BackendTimeoutError(f"the model server timed out: {exc}")
     if isinstance(exc, openai.APIConnectionError):

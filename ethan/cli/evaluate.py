@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 import typer
 from rich.table import Table
 
+from ethan.budget import BudgetExceededError
 from ethan.cli.app import app, err, fail, setup_logging
 from ethan.cli.options import ModelOptions, with_model_options
 from ethan.cli.progress import batch_progress, print_summary, status_line
@@ -93,8 +94,10 @@ def evaluate(
         "sample_seed": sample_seed,
         "n_images": len(dataset),
     }
+    stopped_by_budget = False
     if predictions is None:
-        config.update(_locate(dataset, opts, out, resume, overwrite, concurrency))
+        run_config, stopped_by_budget = _locate(dataset, opts, out, resume, overwrite, concurrency)
+        config.update(run_config)
     else:
         config["scored_file"] = str(predictions)
     try:
@@ -109,6 +112,8 @@ def evaluate(
     except EthanError as exc:
         fail(str(exc))
     _print_metrics(metrics, out)
+    if stopped_by_budget:
+        raise typer.Exit(3)
 
 
 def _locate(
@@ -118,12 +123,14 @@ def _locate(
     resume: bool,
     overwrite: bool,
     concurrency: int,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], bool]:
+    """Run the model over the dataset; says whether the budget stopped it."""
     try:
         geo = opts.geolocator()
     except EthanError as exc:
         fail(str(exc))
     summary = RunSummary()
+    stopped = False
     with batch_progress("evaluating") as progress:
         task = progress.add_task("evaluating", total=len(dataset), stats="")
 
@@ -153,18 +160,29 @@ def _locate(
             print_summary(summary, "ethan eval")
             err.print("[yellow]interrupted[/yellow]: run again with --resume to continue")
             raise typer.Exit(130) from None
+        except BudgetExceededError as exc:
+            progress.stop()
+            print_summary(summary, "ethan eval")
+            err.print(
+                f"[yellow]{exc}[/yellow]: the predictions so far are saved and scored "
+                "below; raise the limit and run again with --resume to continue"
+            )
+            stopped = True
         except EthanError as exc:
             progress.stop()
             print_summary(summary, "ethan eval")
             fail(str(exc))
-    print_summary(summary, "ethan eval")
-    return {
+    if not stopped:
+        print_summary(summary, "ethan eval")
+    config = {
         "backend": opts.backend,
         "model": geo.backend.model,
         "backend_identity": geo.backend.identity(),
         **geo.settings.model_dump(mode="json"),
         "concurrency": concurrency,
+        "stopped_by_budget": stopped,
     }
+    return config, stopped
 
 
 def _report_problems(dataset: Dataset) -> None:

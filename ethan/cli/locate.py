@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from ethan.budget import BudgetExceededError
 from ethan.cli.app import app, err, fail, setup_logging
 from ethan.cli.options import ModelOptions, with_model_options
 from ethan.cli.progress import batch_progress, print_summary, status_line
@@ -55,6 +56,13 @@ def locate(
         )
         print_summary(summary)
         raise typer.Exit(130) from None
+    except BudgetExceededError as exc:
+        print_summary(summary)
+        err.print(
+            f"[yellow]{exc}[/yellow]: every finished image is saved; raise the limit "
+            "and run again with --resume to continue"
+        )
+        raise typer.Exit(3) from None
     except EthanError as exc:
         print_summary(summary)
         fail(str(exc))

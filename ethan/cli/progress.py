@@ -58,3 +58,10 @@ def print_summary(summary: RunSummary, title: str = "ethan locate") -> None:
     for name, value in summary.rows():
         table.add_row(name, value)
     err.print(table)
+    if summary.failures:
+        reasons = Table(title="why images failed", show_header=False)
+        reasons.add_column("")
+        reasons.add_column("", justify="right")
+        for reason, count in summary.failures.most_common(10):
+            reasons.add_row(reason, str(count))
+        err.print(reasons)

@@ -108,6 +108,9 @@ def _points(text: str) -> list[_Point]:
     return points
 
 
+_CODE_CHARS = re.compile(r"[{}\[\]\"]")
+
+
 def _clean_label_value(value: str) -> str:
     value = re.sub(r"\*\*|__|`", "", value).strip()
     return re.sub(r"\s*[\[(]?(?:approx(?:imately|\.)?|estimated)[\])]?\s*$", "", value, flags=re.I)
@@ -142,7 +145,8 @@ def read_text(text: str) -> TextAnswer:
                 points.append(_Point(match.start(), *point))
         elif slot in _NAME_SLOTS:
             name = clean_name(value)
-            if name and len(name.split()) <= 8:
+            # A label followed by JSON or code ("Best guess: {...") names nothing.
+            if name and len(name.split()) <= 8 and not _CODE_CHARS.search(name):
                 names[slot] = name  # the last one wins
         elif slot == "country_code":
             code = clean_country_code(value)
