@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ethan.aggregate import Method, aggregate, hypothesis_weights
 from ethan.backends.base import Backend, GenerateConfig, ModelOutput, create_backend
+from ethan.budget import Budget, BudgetExceededError
 from ethan.cache import ResponseCache, cache_key
 from ethan.errors import AuthenticationError, BackendError, ImageError
 from ethan.geocode import Gazetteer, Geocoder, default_geocoder, resolve_guesses
@@ -71,6 +72,7 @@ class Geolocator:
         backend_options: Mapping[str, Any] | None = None,
         geocoder: Geocoder | None = None,
         cache: ResponseCache | bool = True,
+        budget: Budget | None = None,
         **settings: Any,
     ) -> None:
         if isinstance(backend, str):
@@ -87,6 +89,9 @@ class Geolocator:
         else:
             self.cache = ResponseCache() if cache else None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.budget = budget
+        if budget is not None:
+            budget.check_prices(self.backend.model)
 
     # -- public API ------------------------------------------------------------------------
 
@@ -160,23 +165,32 @@ class Geolocator:
             raise ValueError("concurrency must be at least 1")
         source = iter(images)
         pending: set[asyncio.Task[Prediction]] = set()
+        stopped: BudgetExceededError | None = None
         try:
             while True:
-                while len(pending) < concurrency:
+                while stopped is None and len(pending) < concurrency:
                     item = next(source, None)
                     if item is None:
                         break
                     pending.add(asyncio.create_task(self.alocate(item)))
                 if not pending:
-                    return
+                    break
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
-                    yield task.result()
+                    try:
+                        prediction = task.result()
+                    except BudgetExceededError as exc:
+                        # Start nothing new; what is in flight still finishes and is yielded.
+                        stopped = stopped or exc
+                        continue
+                    yield prediction
         finally:
             for task in pending:
                 task.cancel()
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
+        if stopped is not None:
+            raise stopped
 
     async def aclose(self) -> None:
         await self.backend.aclose()
@@ -216,7 +230,11 @@ class Geolocator:
             hit = self.cache.get(key)
             if hit is not None:
                 return hit, True
+        if self.budget is not None:
+            self.budget.acquire(self.backend.model)
         output = await self.backend.generate(messages, config)
+        if self.budget is not None:
+            self.budget.record(output.usage)
         if self.cache is not None:
             self.cache.put(key, output)
         return output, False

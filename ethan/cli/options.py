@@ -17,10 +17,12 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from ethan.aggregate import Method
+from ethan.budget import Budget
 from ethan.pipeline import Geolocator
 
 R = TypeVar("R")
 PANEL = "Model and prompt"
+BUDGET = "Budget"
 LOCAL = "Local models (--backend llama-cpp)"
 
 
@@ -44,6 +46,11 @@ class ModelOptions:
     aggregate: Method
     max_side: int
     cache: bool
+    max_requests: int | None
+    max_total_tokens: int | None
+    max_cost: float | None
+    price_in: float | None
+    price_out: float | None
     mmproj: Path | None = None
     chat_handler: str | None = None
     constrain: bool | None = None
@@ -92,12 +99,23 @@ class ModelOptions:
             "max_side": self.max_side,
         }
 
+    def budget(self) -> Budget | None:
+        budget = Budget(
+            max_requests=self.max_requests,
+            max_tokens=self.max_total_tokens,
+            max_cost=self.max_cost,
+            price_in=self.price_in,
+            price_out=self.price_out,
+        )
+        return budget if budget.limited() else None
+
     def geolocator(self) -> Geolocator:
         return Geolocator(
             self.backend,
             model=self.model,
             backend_options=self.backend_options(),
             cache=self.cache,
+            budget=self.budget(),
             **self.settings(),
         )
 
@@ -169,6 +187,26 @@ def _model_flags(
     cache: Annotated[
         bool, typer.Option(rich_help_panel=PANEL, help="Use the on-disk response cache.")
     ] = True,
+    max_requests: Annotated[
+        int | None,
+        typer.Option(min=1, rich_help_panel=BUDGET, help="Stop after this many model calls."),
+    ] = None,
+    max_total_tokens: Annotated[
+        int | None,
+        typer.Option(min=1, rich_help_panel=BUDGET, help="Stop once this many tokens are used."),
+    ] = None,
+    max_cost: Annotated[
+        float | None,
+        typer.Option(min=0, rich_help_panel=BUDGET, help="Stop once this many US$ are spent."),
+    ] = None,
+    price_in: Annotated[
+        float | None,
+        typer.Option(min=0, rich_help_panel=BUDGET, help="$ per million input tokens."),
+    ] = None,
+    price_out: Annotated[
+        float | None,
+        typer.Option(min=0, rich_help_panel=BUDGET, help="$ per million output tokens."),
+    ] = None,
     mmproj: Annotated[
         Path | None,
         typer.Option(
