@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,6 +27,7 @@ from ethan.geocode.mentions import last_resort
 from ethan.images import PreparedImage, prepare_image
 from ethan.parse import ParseResult, parse_answer
 from ethan.prompts import build_messages
+from ethan.remote import fetch_image, is_url
 from ethan.types import Hypothesis, ModelAnswer, Prediction, Status, Usage
 
 ImageInput = str | Path | bytes
@@ -129,8 +131,9 @@ class Geolocator:
         name = _image_name(image)
         started = time.perf_counter()
         try:
+            source = await fetch_image(image) if is_url(image) else image
             prepared = await asyncio.to_thread(
-                prepare_image, image, max_side=self.settings.max_side
+                prepare_image, source, max_side=self.settings.max_side
             )
         except ImageError as exc:
             return Prediction(image=name, status=Status.ERROR, message=str(exc))
@@ -209,9 +212,7 @@ class Geolocator:
             json_schema=ModelAnswer.model_json_schema() if s.structured else None,
         )
 
-    async def _generate(
-        self, image: PreparedImage, name: str | None
-    ) -> tuple[ModelOutput, bool]:
+    async def _generate(self, image: PreparedImage, name: str | None) -> tuple[ModelOutput, bool]:
         s = self.settings
         part = image.part()
         part.name = name
@@ -298,7 +299,11 @@ def _failure(parsed: Sequence[ParseResult]) -> tuple[Status, str]:
 
 
 def _file_name(image: ImageInput) -> str | None:
-    return None if isinstance(image, bytes) else Path(image).name
+    if isinstance(image, bytes):
+        return None
+    if is_url(image):
+        return Path(urlparse(str(image)).path).name or None
+    return Path(image).name
 
 
 def _image_name(image: ImageInput) -> str:

@@ -16,6 +16,7 @@ from ethan.cli.progress import batch_progress, print_summary, status_line
 from ethan.errors import EthanError
 from ethan.images import iter_image_files
 from ethan.pipeline import Geolocator
+from ethan.remote import is_url
 from ethan.results import PredictionWriter
 from ethan.summary import RunSummary
 from ethan.types import Prediction
@@ -25,7 +26,8 @@ from ethan.types import Prediction
 @with_model_options
 def locate(
     paths: Annotated[
-        list[Path], typer.Argument(help="Image files or folders (walked recursively).")
+        list[str],
+        typer.Argument(help="Image files, folders (walked recursively) or http(s) URLs."),
     ],
     opts: ModelOptions,
     concurrency: Annotated[int, typer.Option(min=1, help="Images in flight at once.")] = 8,
@@ -39,7 +41,8 @@ def locate(
     """Locate photos; write one JSON line per image."""
     setup_logging(verbose)
     try:
-        images = list(iter_image_files(paths))
+        urls = [p for p in paths if is_url(p)]
+        images: list[Path | str] = [*iter_image_files(p for p in paths if not is_url(p)), *urls]
         geo = opts.geolocator()
     except EthanError as exc:
         fail(str(exc))
@@ -73,7 +76,7 @@ def locate(
 
 async def _run(
     geo: Geolocator,
-    images: list[Path],
+    images: list[Path | str],
     writer: PredictionWriter | None,
     concurrency: int,
     summary: RunSummary,
