@@ -153,3 +153,17 @@ def test_tiles_are_cached(rev: ReverseGeocoder, tmp_path_factory: pytest.TempPat
 def test_module_functions(isolated_user_dir: Path) -> None:
     assert reverse(-33.8688, 151.2093).country_code == "AU"
     assert [p.country_code for p in reverse_many([52.52, 0.0], [13.405, -30.0])] == ["DE", None]
+
+
+def test_shared_gazetteer_dir(
+    rev: ReverseGeocoder, monkeypatch: pytest.MonkeyPatch, isolated_user_dir: Path
+) -> None:
+    """$ETHAN_GAZETTEER_DIR points every process at one folder of compiled data."""
+    rev.reverse(0.0, 0.0)
+    shared = rev._cache()
+    assert shared is not None
+    monkeypatch.setenv("ETHAN_GAZETTEER_DIR", str(shared))
+    before = sorted(p.name for p in shared.iterdir())
+    assert ReverseGeocoder().reverse(52.52, 13.405).country_code == "DE"
+    assert sorted(p.name for p in shared.iterdir()) == before  # read, not rebuilt
+    assert not (isolated_user_dir / "gazetteer").exists()

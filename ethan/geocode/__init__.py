@@ -11,17 +11,29 @@ from __future__ import annotations
 
 from ethan.geocode.base import LEVELS, Geocoder, Level, Resolved
 from ethan.geocode.gazetteer import Gazetteer, default_geocoder
+from ethan.geocode.online import (
+    ChainGeocoder,
+    GeocodeCache,
+    OfflineGeocoder,
+    OnlineGeocoder,
+    create_geocoder,
+)
 from ethan.geocode.resolve import resolve_guesses
 from ethan.geocode.reverse import Place, ReverseGeocoder, reverse, reverse_many
 
 __all__ = [
     "LEVELS",
+    "ChainGeocoder",
     "Gazetteer",
+    "GeocodeCache",
     "Geocoder",
     "Level",
+    "OfflineGeocoder",
+    "OnlineGeocoder",
     "Place",
     "Resolved",
     "ReverseGeocoder",
+    "create_geocoder",
     "default_geocoder",
     "resolve_guesses",
     "reverse",

@@ -100,24 +100,24 @@ def _iso(meta: dict[str, Any]) -> str | None:
     return None
 
 
-def _rings(feature: dict[str, Any]) -> list[shapely.Polygon]:
-    """The parts of one feature as valid polygons, (lat, lon) pairs swapped to (x=lon, y=lat)."""
+def _polygon(ring: list[list[float]]) -> shapely.Geometry:
+    """A valid polygon from (lat, lon) pairs, swapped to (x=lon, y=lat)."""
+    poly = shapely.polygons(np.asarray(ring, dtype=np.float64)[:, ::-1])
+    return poly if shapely.is_valid(poly) else shapely.make_valid(poly)
+
+
+def _rings(feature: dict[str, Any]) -> list[shapely.Geometry]:
+    """The parts of one feature as valid polygons, holes cut out."""
     exteriors = feature.get("exteriors") if feature.get("multi") else [feature["exterior"]]
-    holes = [shapely.Polygon([(lon, lat) for lat, lon in h]) for h in feature.get("holes") or []]
-    parts: list[shapely.Polygon] = []
-    for ring in exteriors or []:
-        if len(ring) < 4:
-            continue
-        poly = shapely.Polygon([(lon, lat) for lat, lon in ring])
-        if not poly.is_valid:
-            poly = shapely.make_valid(poly)
-        parts.append(poly)
+    parts = [_polygon(ring) for ring in exteriors or [] if len(ring) >= 4]
+    holes = [_polygon(h) for h in feature.get("holes") or [] if len(h) >= 4]
     if holes:
-        cut = shapely.union_all([h if h.is_valid else shapely.make_valid(h) for h in holes])
+        cut = shapely.union_all(holes)
         parts = [p.difference(cut) if p.intersects(cut) else p for p in parts]
     return parts
 
 
+@functools.lru_cache(maxsize=1)
 def country_parts() -> tuple[list[shapely.Geometry], list[str]]:
     """Every polygon part of every country, with the ISO2 code of its country."""
     data, _ = _package_data()

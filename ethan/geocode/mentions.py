@@ -37,6 +37,7 @@ _COMMON_WORDS = """
     Image Photo Sign Signs Mobile Nice Split Reading Bath Jersey
     Orange Lincoln Chase Mercedes Sunny Clear Most Many Some Also Such Guess Confidence
     Reasoning Clues Palm Temple Valley Canal Park Beach Lake Mount River Desert Island
+    First Second Third Then Next Finally Looking Considering Overall Additionally
 """
 _COMMON = frozenset(fold(w) for w in _COMMON_WORDS.split())
 

