@@ -25,6 +25,22 @@ MODELS = [
 ]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shared_gazetteer_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Compile the gazetteer's data once per session, for every test and subprocess.
+
+    It is derived from installed packages only, so sharing it keeps tests independent.
+    """
+    folder = tmp_path_factory.mktemp("gazetteer")
+    previous = os.environ.get("ETHAN_GAZETTEER_DIR")
+    os.environ["ETHAN_GAZETTEER_DIR"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("ETHAN_GAZETTEER_DIR", None)
+    else:
+        os.environ["ETHAN_GAZETTEER_DIR"] = previous
+
+
 @pytest.fixture(autouse=True)
 def isolated_user_dir(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
