@@ -38,7 +38,20 @@ from ethan.errors import (
     TemplateError,
 )
 from ethan.eval import Dataset, Metrics, Record, Sample, compare, load_dataset, score
-from ethan.geocode import Gazetteer, Geocoder, Resolved, default_geocoder
+from ethan.geocode import (
+    ChainGeocoder,
+    Gazetteer,
+    Geocoder,
+    OfflineGeocoder,
+    OnlineGeocoder,
+    Place,
+    Resolved,
+    ReverseGeocoder,
+    create_geocoder,
+    default_geocoder,
+    reverse,
+    reverse_many,
+)
 from ethan.images import PreparedImage, iter_image_files, prepare_image
 from ethan.parse import ParseResult, parse_answer
 from ethan.pipeline import Geolocator, Settings
@@ -61,6 +74,7 @@ __all__ = [
     "AuthenticationError",
     "Backend",
     "BackendError",
+    "ChainGeocoder",
     "Choice",
     "Clue",
     "ClueCategory",
@@ -80,9 +94,12 @@ __all__ = [
     "MissingAPIKeyError",
     "ModelAnswer",
     "ModelOutput",
+    "OfflineGeocoder",
+    "OnlineGeocoder",
     "OpenAIBackend",
     "OpenAIOptions",
     "ParseResult",
+    "Place",
     "PointSource",
     "Prediction",
     "PredictionWriter",
@@ -91,6 +108,7 @@ __all__ = [
     "ReplayBackend",
     "Resolved",
     "ResponseCache",
+    "ReverseGeocoder",
     "Sample",
     "Settings",
     "Status",
@@ -103,6 +121,7 @@ __all__ = [
     "build_messages",
     "compare",
     "create_backend",
+    "create_geocoder",
     "default_geocoder",
     "iter_image_files",
     "list_templates",
@@ -112,5 +131,7 @@ __all__ = [
     "read_predictions",
     "register_backend",
     "render_template",
+    "reverse",
+    "reverse_many",
     "score",
 ]

@@ -187,3 +187,18 @@ def test_prompts_list_names_the_shipped_templates() -> None:
     assert run.returncode == 0, run.stderr
     for name in ("gps", "cot", "multi"):
         assert name in run.stdout
+
+
+def test_geocoder_flags(server: ReplayServer) -> None:
+    image = str(sorted(IMAGES.iterdir())[0])
+    bad = run_ethan("locate", image, "--base-url", server.base_url, "--geocoder", "nosuchthing")
+    assert bad.returncode == 2
+    assert "nosuchthing" in bad.stderr and "Traceback" not in bad.stderr
+    tuned = run_ethan(
+        "locate", image, "--base-url", server.base_url,
+        "-g", "broad=centroid", "-g", "min_city_population=15000", "--no-last-resort",
+    )  # fmt: skip
+    assert tuned.returncode == 0, tuned.stderr
+    assert Prediction.model_validate_json(tuned.stdout).status is Status.OK
+    wrong = run_ethan("locate", image, "--base-url", server.base_url, "-g", "noequals")
+    assert wrong.returncode == 2 and "KEY=VALUE" in wrong.stderr

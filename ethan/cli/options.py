@@ -18,11 +18,13 @@ import typer
 
 from ethan.aggregate import Method
 from ethan.budget import Budget
+from ethan.geocode import Geocoder, create_geocoder
 from ethan.pipeline import Geolocator
 
 R = TypeVar("R")
 PANEL = "Model and prompt"
 BUDGET = "Budget"
+GEO = "Geocoding"
 LOCAL = "Local models (--backend llama-cpp)"
 
 
@@ -46,6 +48,9 @@ class ModelOptions:
     aggregate: Method
     max_side: int
     cache: bool
+    geocoder: str
+    geocoder_option: list[str] | None
+    last_resort: bool
     max_requests: int | None
     max_total_tokens: int | None
     max_cost: float | None
@@ -57,14 +62,11 @@ class ModelOptions:
     n_ctx: int | None = None
     n_gpu_layers: int | None = None
     threads: int | None = None
+    candidates: Path | None = None
 
     def backend_options(self) -> dict[str, Any]:
         options: dict[str, Any] = {}
-        for pair in self.option or []:
-            key, sep, value = pair.partition("=")
-            if not sep or not key.strip():
-                raise typer.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--option")
-            options[key.strip().replace("-", "_")] = value
+        options.update(_pairs(self.option, "--option"))
         if self.base_url is not None:
             options["base_url"] = self.base_url
         if self.api_key is not None:
@@ -97,7 +99,16 @@ class ModelOptions:
             "structured": self.structured,
             "aggregate": self.aggregate,
             "max_side": self.max_side,
+            "last_resort": self.last_resort,
+            "candidates": _candidates(self.candidates),
         }
+
+    def make_geocoder(self) -> Geocoder | None:
+        """None keeps the shared offline default."""
+        options = {k: _scalar(v) for k, v in _pairs(self.geocoder_option, "--geocoder-option")}
+        if self.geocoder.strip().lower() == "offline" and not options:
+            return None
+        return create_geocoder(self.geocoder, **options)
 
     def budget(self) -> Budget | None:
         budget = Budget(
@@ -116,8 +127,41 @@ class ModelOptions:
             backend_options=self.backend_options(),
             cache=self.cache,
             budget=self.budget(),
+            geocoder=self.make_geocoder(),
             **self.settings(),
         )
+
+
+def _candidates(path: Path | None) -> dict[str, Any]:
+    from ethan.baselines.candidates import load_candidates
+
+    return load_candidates(path) if path is not None else {}
+
+
+def _pairs(pairs: list[str] | None, flag: str) -> list[tuple[str, str]]:
+    """``KEY=VALUE`` strings as (key, value), keys with ``-`` turned into ``_``."""
+    out = []
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint=flag)
+        out.append((key.strip().replace("-", "_"), value))
+    return out
+
+
+def _scalar(value: str) -> Any:
+    """A flag's text as the int, float or bool it spells, else the text itself."""
+    lowered = value.strip().lower()
+    if lowered in ("true", "yes", "on"):
+        return True
+    if lowered in ("false", "no", "off"):
+        return False
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            continue
+    return value
 
 
 def _model_flags(
@@ -181,12 +225,45 @@ def _model_flags(
     aggregate: Annotated[
         Method, typer.Option(rich_help_panel=PANEL, help="How hypotheses become one point.")
     ] = "medoid",
+    geocoder: Annotated[
+        str,
+        typer.Option(
+            rich_help_panel=GEO,
+            help="offline, a geopy service (nominatim, photon, pelias, arcgis, googlev3...) "
+            "or a chain like offline,nominatim.",
+        ),
+    ] = "offline",
+    geocoder_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--geocoder-option",
+            "-g",
+            rich_help_panel=GEO,
+            help="KEY=VALUE for the geocoder: domain, scheme, api_key, user_agent, timeout, "
+            "min_delay_seconds, broad=medoid|centroid, min_city_population=1000...",
+        ),
+    ] = None,
+    last_resort: Annotated[
+        bool,
+        typer.Option(
+            rich_help_panel=GEO,
+            help="Without a final answer, use the place the reasoning names most.",
+        ),
+    ] = True,
     max_side: Annotated[
         int, typer.Option(min=64, rich_help_panel=PANEL, help="Downscale images to this side.")
     ] = 1024,
     cache: Annotated[
         bool, typer.Option(rich_help_panel=PANEL, help="Use the on-disk response cache.")
     ] = True,
+    candidates: Annotated[
+        Path | None,
+        typer.Option(
+            rich_help_panel=PANEL,
+            help="Predictions file of a baseline (ethan baseline predict, GeoCLIP...): each "
+            "image's top-k go to the prompt's 'candidates' (try --template candidates).",
+        ),
+    ] = None,
     max_requests: Annotated[
         int | None,
         typer.Option(min=1, rich_help_panel=BUDGET, help="Stop after this many model calls."),
