@@ -50,14 +50,35 @@ class ResponseCache:
         self.path = Path(path) if path is not None else user_cache_dir() / "responses.sqlite"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30.0)
-        with self._lock, self._db:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(_SCHEMA)
+        try:
+            self._db = self._connect()
+        except sqlite3.DatabaseError as exc:
+            aside = self.path.with_name(f"{self.path.name}.damaged-{int(time.time())}")
+            log.warning("the response cache is damaged (%s); moved it to %s", exc, aside)
+            self.path.replace(aside)
+            for suffix in ("-wal", "-shm"):
+                self.path.with_name(self.path.name + suffix).unlink(missing_ok=True)
+            self._db = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, timeout=30.0)
+        try:
+            with db:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute(_SCHEMA)
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
 
     def get(self, key: str) -> ModelOutput | None:
-        with self._lock:
-            row = self._db.execute("SELECT output FROM responses WHERE key = ?", (key,)).fetchone()
+        try:
+            with self._lock:
+                query = "SELECT output FROM responses WHERE key = ?"
+                row = self._db.execute(query, (key,)).fetchone()
+        except sqlite3.DatabaseError as exc:
+            log.warning("cannot read the response cache (%s); asking the model", exc)
+            return None
         if row is None:
             return None
         try:
@@ -67,11 +88,14 @@ class ResponseCache:
             return None
 
     def put(self, key: str, output: ModelOutput) -> None:
-        with self._lock, self._db:
-            self._db.execute(
-                "INSERT OR REPLACE INTO responses (key, created, output) VALUES (?, ?, ?)",
-                (key, time.time(), output.model_dump_json()),
-            )
+        try:
+            with self._lock, self._db:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO responses (key, created, output) VALUES (?, ?, ?)",
+                    (key, time.time(), output.model_dump_json()),
+                )
+        except sqlite3.DatabaseError as exc:
+            log.warning("cannot write the response cache (%s); this answer is not kept", exc)
 
     def __len__(self) -> int:
         with self._lock:

@@ -60,7 +60,7 @@ def prepare_image(
         raise ValueError(f"max_side must be at least 1, got {max_side}")
     if not 1 <= quality <= 100:
         raise ValueError(f"quality must be between 1 and 100, got {quality}")
-    label = "<bytes>" if isinstance(source, bytes) else str(source)
+    label = "<bytes>" if isinstance(source, bytes) else path_label(source)
     try:
         if isinstance(source, bytes):
             image = _decode(io.BytesIO(source), label, max_side)
@@ -75,13 +75,37 @@ def prepare_image(
         raise ImageError(f"{label}: no such file") from None
     except IsADirectoryError:
         raise ImageError(f"{label}: is a directory, not an image") from None
+    except PermissionError:
+        raise ImageError(f"{label}: permission denied") from None
     except Exception as exc:  # Pillow raises many kinds; none may escape unwrapped
+        if isinstance(exc, OSError) and "truncated" in str(exc).lower():
+            reason = f"truncated file, the image data ends early ({_reason(exc)})"
+            raise ImageError(f"{label}: {reason}") from exc
         raise ImageError(f"{label}: cannot read image: {_reason(exc)}") from exc
     leaked = jpeg_metadata_segments(data)
     if leaked:  # pragma: no cover - a safety net; _encode passes no metadata
         raise ImageError(f"{label}: metadata survived re-encoding: {', '.join(leaked)}")
     width, height = image.size
     return PreparedImage(data, hashlib.sha256(data).hexdigest(), width, height)
+
+
+def path_label(path: str | os.PathLike[str]) -> str:
+    """A path as text that is always valid UTF-8, for messages and result files.
+
+    A file name that is not valid UTF-8 (``b"caf\\xe9.jpg"``, which Python holds as
+    ``"caf\\udce9.jpg"``) cannot be written to JSON or a UTF-8 file as it is; its undecodable
+    bytes are shown as ``\\xNN`` escapes instead (``"caf\\\\xe9.jpg"``). Other names are
+    returned unchanged.
+    """
+    text = os.fspath(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            return os.fsencode(text).decode("utf-8", "backslashreplace")
+        except UnicodeError:  # a surrogate that did not come from a file name
+            return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def _reason(exc: Exception) -> str:
@@ -111,8 +135,8 @@ def _decode(handle: IO[bytes], label: str, max_side: int) -> Image.Image:
     width, height = opened.size
     if width * height > MAX_PIXELS:
         raise ImageError(
-            f"{label}: refused, {width}x{height} is more than {MAX_PIXELS:,} pixels "
-            "(possible decompression bomb)"
+            f"{label}: refused, too many pixels: {width}x{height} is more than "
+            f"{MAX_PIXELS:,} (possible decompression bomb)"
         )
     if opened.format == "JPEG":
         opened.draft("RGB", (max_side, max_side))  # decode big JPEGs at 1/2, 1/4 or 1/8 scale
@@ -229,7 +253,7 @@ def file_sha256(path: str | Path) -> str:
             while chunk := handle.read(1 << 20):
                 digest.update(chunk)
     except OSError as exc:
-        raise ImageError(f"{path}: cannot read file: {exc.strerror or exc}") from exc
+        raise ImageError(f"{path_label(path)}: cannot read file: {exc.strerror or exc}") from exc
     return digest.hexdigest()
 
 
@@ -251,7 +275,7 @@ def iter_image_files(paths: Iterable[str | Path]) -> Iterator[Path]:
                 seen_files.add(real)
                 yield path
         else:
-            raise ImageError(f"{path}: no such file or directory")
+            raise ImageError(f"{path_label(path)}: no such file or directory")
 
 
 def _walk(folder: Path, seen_dirs: set[str], seen_files: set[str]) -> Iterator[Path]:
@@ -263,7 +287,9 @@ def _walk(folder: Path, seen_dirs: set[str], seen_files: set[str]) -> Iterator[P
         with os.scandir(folder) as entries:
             names = sorted(entry.name for entry in entries)
     except OSError as exc:
-        raise ImageError(f"{folder}: cannot list folder: {exc.strerror or exc}") from exc
+        raise ImageError(
+            f"{path_label(folder)}: cannot list folder: {exc.strerror or exc}"
+        ) from exc
     for name in names:
         if name.startswith("."):
             continue

@@ -8,6 +8,7 @@ memory stays flat however long the input is.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -19,12 +20,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ethan.aggregate import Method, aggregate, hypothesis_weights
 from ethan.backends.base import Backend, GenerateConfig, ModelOutput, create_backend
+from ethan.baselines.candidates import Candidate
 from ethan.budget import Budget, BudgetExceededError
 from ethan.cache import ResponseCache, cache_key
 from ethan.errors import AuthenticationError, BackendError, ImageError
 from ethan.geocode import Gazetteer, Geocoder, default_geocoder, resolve_guesses
 from ethan.geocode.mentions import last_resort
-from ethan.images import PreparedImage, prepare_image
+from ethan.images import PreparedImage, path_label, prepare_image
 from ethan.parse import ParseResult, parse_answer
 from ethan.prompts import build_messages
 from ethan.remote import fetch_image, is_url
@@ -41,6 +43,12 @@ class Settings(BaseModel):
     template: str = "gps"
     template_dirs: list[Path] = Field(default_factory=list)
     variables: dict[str, Any] = Field(default_factory=dict)
+    candidates: dict[str, list[Candidate]] = Field(
+        default_factory=dict,
+        exclude=True,
+        description="per-image template variable 'candidates', keyed by image file name "
+        "(from a baseline's predictions: ethan.baselines.candidates.load_candidates)",
+    )
     shots: int = Field(default=0, ge=0)
     fewshot_set: str = "default"
     samples: int = Field(default=1, ge=1)
@@ -209,7 +217,7 @@ class Geolocator:
             max_tokens=s.max_tokens,
             n=s.samples,
             seed=s.seed,
-            json_schema=ModelAnswer.model_json_schema() if s.structured else None,
+            json_schema=_answer_schema() if s.structured else None,
         )
 
     async def _generate(self, image: PreparedImage, name: str | None) -> tuple[ModelOutput, bool]:
@@ -221,12 +229,16 @@ class Geolocator:
             part,
             shots=s.shots,
             fewshot_set=s.fewshot_set,
-            variables=s.variables,
+            variables=(
+                {**s.variables, "candidates": s.candidates.get(name or "", [])}
+                if s.candidates
+                else s.variables
+            ),
             extra_dirs=s.template_dirs,
             max_side=s.max_side,
         )
         config = self.generate_config()
-        key = cache_key(self.backend.identity(), messages, config)
+        key = "" if self.cache is None else cache_key(self.backend.identity(), messages, config)
         if self.cache is not None:
             hit = self.cache.get(key)
             if hit is not None:
@@ -256,7 +268,9 @@ class Geolocator:
             "usage": output.usage if output.usage else Usage(),
             "clues": [clue for r in parsed for clue in r.clues],
         }
-        message = ""
+        # what the parser noted on the answers used ("cut off; kept the complete fields")
+        notes = [r.message for r in parsed if r.status is Status.OK and r.message]
+        message = "; ".join(dict.fromkeys(notes))
         if not hypotheses and self.settings.last_resort:
             # no final guess anywhere: the places the reasoning names, unless it refused
             texts = [
@@ -298,6 +312,12 @@ def _failure(parsed: Sequence[ParseResult]) -> tuple[Status, str]:
     return Status.UNPARSED, "; ".join(dict.fromkeys(r.message for r in parsed if r.message))
 
 
+@functools.cache
+def _answer_schema() -> dict[str, Any]:
+    """The output contract's JSON schema (built once: pydantic takes ~1 ms to make it)."""
+    return ModelAnswer.model_json_schema()
+
+
 def _file_name(image: ImageInput) -> str | None:
     if isinstance(image, bytes):
         return None
@@ -309,4 +329,4 @@ def _file_name(image: ImageInput) -> str | None:
 def _image_name(image: ImageInput) -> str:
     if isinstance(image, bytes):
         return "sha256:" + hashlib.sha256(image).hexdigest()
-    return str(image)
+    return path_label(image)

@@ -141,12 +141,14 @@ class PredictionWriter:
             self._lock_fh.close()
             self._lock_fh = None
             raise OutputLockedError(
-                f"another run is writing {self.path}; wait for it or choose another --out"
+                f"another run is writing {self.path} (locked: {self._lock_path().name}); "
+                "wait for it or choose another --out"
             ) from None
 
     def _release_lock(self) -> None:
         if self._lock_fh is not None:
-            self._lock_path().unlink(missing_ok=True)
+            # The lock file stays: deleting it would let a waiting run lock a new inode
+            # while another already holds the old one.
             if fcntl is not None:
                 fcntl.flock(self._lock_fh.fileno(), fcntl.LOCK_UN)
             self._lock_fh.close()

@@ -82,6 +82,10 @@ class ReplayCorpus:
         return self.names[int(np.argmin(distances))]
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # room for a client's whole first wave of connections
+
+
 class ReplayServer:
     """Start with ``with ReplayServer(corpus) as server: server.base_url``."""
 
@@ -92,7 +96,7 @@ class ReplayServer:
         self.requests: list[Recorded] = []
         self.matched: list[str] = []
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
+        self._httpd = _Server(("127.0.0.1", port), self._handler())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
@@ -169,6 +173,7 @@ class ReplayServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
