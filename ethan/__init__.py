@@ -25,6 +25,12 @@ from ethan.backends.base import (
     create_backend,
     register_backend,
 )
+from ethan.backends.llama_cpp import (
+    ContextTooSmallError,
+    LlamaCppBackend,
+    LlamaCppOptions,
+    unload_models,
+)
 from ethan.backends.openai import OpenAIBackend, OpenAIOptions
 from ethan.backends.replay import ReplayBackend
 from ethan.cache import ResponseCache
@@ -79,6 +85,7 @@ __all__ = [
     "Clue",
     "ClueCategory",
     "ConfigError",
+    "ContextTooSmallError",
     "Dataset",
     "EthanError",
     "Gazetteer",
@@ -89,6 +96,8 @@ __all__ = [
     "Hypothesis",
     "ImageError",
     "ImagePart",
+    "LlamaCppBackend",
+    "LlamaCppOptions",
     "Message",
     "Metrics",
     "MissingAPIKeyError",
@@ -134,4 +143,5 @@ __all__ = [
     "reverse",
     "reverse_many",
     "score",
+    "unload_models",
 ]

@@ -108,6 +108,7 @@ _REGISTRY: dict[str, tuple[str, str | None]] = {
     # name: ("module:Class", extra that installs its dependencies)
     "openai": ("ethan.backends.openai:OpenAIBackend", None),
     "replay": ("ethan.backends.replay:ReplayBackend", None),
+    "llama-cpp": ("ethan.backends.llama_cpp:LlamaCppBackend", "local"),
 }
 
 

@@ -216,8 +216,11 @@ class OpenAIBackend:
         request = self._request(messages, config, n)
         try:
             response = await self._client.chat.completions.create(**request)
-        except openai.BadRequestError as exc:
-            if "response_format" in request and _mentions_format(exc):
+        except openai.APIStatusError as exc:
+            # Servers reject an unknown response format as 400, 422 or even 500
+            # (llama_cpp.server): fall back to plain text once.
+            rejected = exc.status_code in (400, 422, 500) and _mentions_format(exc)
+            if "response_format" in request and rejected:
                 log.info("server rejected response_format; falling back to plain text")
                 self._structured_ok = False
                 return await self._once(messages, config, n)
