@@ -33,6 +33,7 @@ from ethan.backends.llama_cpp import (
 )
 from ethan.backends.openai import OpenAIBackend, OpenAIOptions
 from ethan.backends.replay import ReplayBackend
+from ethan.baselines.candidates import Candidate, load_candidates
 from ethan.cache import ResponseCache
 from ethan.errors import (
     AuthenticationError,
@@ -80,6 +81,7 @@ __all__ = [
     "AuthenticationError",
     "Backend",
     "BackendError",
+    "Candidate",
     "ChainGeocoder",
     "Choice",
     "Clue",
@@ -134,6 +136,7 @@ __all__ = [
     "default_geocoder",
     "iter_image_files",
     "list_templates",
+    "load_candidates",
     "load_dataset",
     "parse_answer",
     "prepare_image",

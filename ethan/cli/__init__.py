@@ -3,7 +3,7 @@
 Each sub-command lives in its own module and registers itself on :data:`app`.
 """
 
-from ethan.cli import compare, evaluate, locate, prompts  # noqa: F401  (registers commands)
+from ethan.cli import baseline, compare, evaluate, locate, prompts  # noqa: F401  (registers)
 from ethan.cli.app import app
 
 __all__ = ["app"]

@@ -180,6 +180,7 @@ def _locate(
         "backend_identity": geo.backend.identity(),
         **geo.settings.model_dump(mode="json"),
         "concurrency": concurrency,
+        "candidates": str(opts.candidates) if opts.candidates else None,
         "stopped_by_budget": stopped,
     }
     return config, stopped
