@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from ethan import Geolocator, Prediction
 from tests.replay_server import ReplayCorpus, ReplayServer
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -78,3 +80,15 @@ def run_ethan(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[s
         env={**os.environ, "COLUMNS": "120"},
         check=False,
     )
+
+
+def locate_all(geo: Geolocator, images: list[Path], concurrency: int = 16) -> list[Prediction]:
+    """Every prediction of a batch (in completion order); closes the Geolocator."""
+
+    async def go() -> list[Prediction]:
+        try:
+            return [p async for p in geo.locate_many(images, concurrency=concurrency)]
+        finally:
+            await geo.aclose()
+
+    return asyncio.run(go())

@@ -3,7 +3,6 @@ retry or a recorded status with a clear message, and the run goes on."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ import pytest
 
 from ethan import Geolocator, Prediction, Status
 from ethan.budget import Budget, BudgetExceededError
-from tests.conftest import STREETVIEW, run_ethan
+from tests.conftest import STREETVIEW, locate_all, run_ethan
 from tests.replay_server import Fault, ReplayServer
 
 IMAGES = sorted((STREETVIEW / "images").iterdir())
@@ -40,16 +39,6 @@ def _geo(server: ReplayServer, **settings: Any) -> Geolocator:
     return Geolocator("openai", model="gpt-4o", backend_options=options, cache=False, **settings)
 
 
-def _run(geo: Geolocator, images: list[Path], concurrency: int = 1) -> list[Prediction]:
-    async def go() -> list[Prediction]:
-        try:
-            return [p async for p in geo.locate_many(images, concurrency=concurrency)]
-        finally:
-            await geo.aclose()
-
-    return asyncio.run(go())
-
-
 RETRIED = {
     "429 without Retry-After": Fault(429),
     "429 with Retry-After": Fault(429, headers={"Retry-After": "0"}),
@@ -65,7 +54,7 @@ RETRIED = {
 @pytest.mark.parametrize("name", list(RETRIED))
 def test_transient_faults_are_retried_then_succeed(server: ReplayServer, name: str) -> None:
     server.queue(RETRIED[name], RETRIED[name])
-    [p] = _run(_geo(server), IMAGES[:1])
+    [p] = locate_all(_geo(server), IMAGES[:1], concurrency=1)
     assert p.status is Status.OK, p.message
     assert len(server.requests) == 3
 
@@ -75,7 +64,7 @@ def test_persistent_faults_end_as_error_and_the_run_goes_on(
     server: ReplayServer, name: str
 ) -> None:
     server.queue(*[RETRIED[name]] * 3)
-    first, second = _run(_geo(server), IMAGES[:2])
+    first, second = locate_all(_geo(server), IMAGES[:2], concurrency=1)
     assert first.status is Status.ERROR
     assert first.message and first.lat is None
     assert second.status is Status.OK
@@ -98,7 +87,7 @@ def test_truncation_filter_and_refusal_are_statuses(
     server: ReplayServer, body: dict[str, Any], status: Status, words: str
 ) -> None:
     server.queue(Fault(200, body))
-    [p] = _run(_geo(server), IMAGES[:1])
+    [p] = locate_all(_geo(server), IMAGES[:1], concurrency=1)
     assert p.status is status
     assert words in p.message
     assert len(server.requests) == 1
@@ -161,7 +150,7 @@ def test_cost_budget_uses_token_prices(server: ReplayServer) -> None:
     budget = Budget(max_cost=2.5, price_in=1000.0, price_out=1000.0)
     geo = _geo(server, budget=budget)
     with pytest.raises(BudgetExceededError, match="budget reached"):
-        _run(geo, IMAGES[:20], concurrency=1)
+        locate_all(geo, IMAGES[:20], concurrency=1)
     assert 2 <= len(server.requests) <= 3
     assert budget.cost("gpt-4o") is not None and budget.cost("gpt-4o") >= 2.5  # type: ignore[operator]
 
@@ -183,7 +172,7 @@ def test_api_key_is_blanked_from_errors(server: ReplayServer) -> None:
         "openai", model="gpt-4o", cache=False,
         backend_options={"base_url": server.base_url, "api_key": secret},
     )  # fmt: skip
-    [p] = _run(geo, IMAGES[:1])
+    [p] = locate_all(geo, IMAGES[:1], concurrency=1)
     assert p.status is Status.ERROR
     assert "Incorrect API key" in p.message and secret not in p.message
     assert secret not in p.to_json_line()

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ethan import Geolocator, PointSource, Prediction, ResponseCache, Status
+from ethan import Geolocator, PointSource, ResponseCache, Status
 from ethan.geo import haversine_km
-from tests.conftest import MODELS, STREETVIEW
+from tests.conftest import MODELS, STREETVIEW, locate_all
 from tests.replay_server import ReplayServer
 
 IMAGES = sorted((STREETVIEW / "images").iterdir())
@@ -27,16 +27,6 @@ def _truth() -> dict[str, tuple[float, float, str, str]]:
             r["filename"]: (float(r["lat"]), float(r["lng"]), r["city"], r["country"])
             for r in csv.DictReader(fh)
         }
-
-
-def _run_all(geo: Geolocator, images: list[Path], concurrency: int = 16) -> list[Prediction]:
-    async def go() -> list[Prediction]:
-        try:
-            return [p async for p in geo.locate_many(images, concurrency=concurrency)]
-        finally:
-            await geo.aclose()
-
-    return asyncio.run(go())
 
 
 def _geo(server: ReplayServer, model: str, **settings: object) -> Geolocator:
@@ -58,7 +48,7 @@ MEDIAN_KM = {
 
 @pytest.mark.parametrize("model", MODELS)
 def test_every_model_every_image(server: ReplayServer, model: str) -> None:
-    predictions = _run_all(_geo(server, model), IMAGES)
+    predictions = locate_all(_geo(server, model), IMAGES)
     assert sorted(Path(p.image).name for p in predictions) == [p.name for p in IMAGES]
     truth = _truth()
     shares = Counter(p.status.value for p in predictions)
@@ -90,7 +80,7 @@ def test_names_only_answers_are_geocoded(
     monkeypatch.setitem(
         server.corpus.answers, "gpt-4o", {name: "It looks like the old town of Porto, Portugal."}
     )
-    [p] = _run_all(_geo(server, "gpt-4o"), [IMAGES[0]])
+    [p] = locate_all(_geo(server, "gpt-4o"), [IMAGES[0]])
     assert p.status is Status.OK
     assert p.hypotheses[0].source in (PointSource.GEOCODED, PointSource.CENTROID)
     assert p.lat is not None and p.lon is not None
@@ -106,7 +96,7 @@ def test_refusal_is_refused_with_no_point(
         "gpt-4o",
         {name: "I'm sorry, but I can't help with identifying the location of this photo."},
     )
-    [p] = _run_all(_geo(server, "gpt-4o"), [IMAGES[0]])
+    [p] = locate_all(_geo(server, "gpt-4o"), [IMAGES[0]])
     assert p.status is Status.REFUSED
     assert (p.lat, p.lon) == (None, None)
 
@@ -120,7 +110,7 @@ def test_text_without_answer_is_unparsed_never_zero_zero(
         "gpt-4o",
         {name: 'The photo shows a street with trees and parked cars. {"lat": "unknown"}'},
     )
-    [p] = _run_all(_geo(server, "gpt-4o"), [IMAGES[0]])
+    [p] = locate_all(_geo(server, "gpt-4o"), [IMAGES[0]])
     assert p.status is Status.UNPARSED
     assert (p.lat, p.lon) == (None, None)
     assert p.to_json_line().count('"lat":null') == 1
@@ -136,7 +126,7 @@ def test_samples_are_aggregated_by_medoid(
         {"city": "Lyon", "country": "France", "lat": 45.764, "lon": 4.8357, "probability": 0.25},
     ]
     monkeypatch.setitem(server.corpus.answers, "gpt-4o", {name: json.dumps({"guesses": guesses})})
-    [p] = _run_all(_geo(server, "gpt-4o", samples=2), [IMAGES[0]])
+    [p] = locate_all(_geo(server, "gpt-4o", samples=2), [IMAGES[0]])
     assert p.status is Status.OK
     assert len(p.raw) == 2 and len(p.hypotheses) == 6
     # A plain mean of these would land in the Atlantic; the medoid is one of the guesses.
@@ -159,7 +149,7 @@ def test_bytes_on_the_wire_carry_no_exif(server: ReplayServer, tmp_path: Path) -
     photo.write_bytes(buf.getvalue())
     assert b"Exif" in photo.read_bytes() and b"SecretCam" in photo.read_bytes()
 
-    [p] = _run_all(_geo(server, "gpt-4o"), [photo])
+    [p] = locate_all(_geo(server, "gpt-4o"), [photo])
     assert p.status is Status.OK
     body = server.requests[0].body
     url = server.requests[0].json()["messages"][-1]["content"][-1]["image_url"]["url"]
@@ -177,18 +167,18 @@ def test_bytes_on_the_wire_carry_no_exif(server: ReplayServer, tmp_path: Path) -
 
 def test_cache_makes_a_rerun_free(server: ReplayServer, tmp_path: Path) -> None:
     cache_path = tmp_path / "cache.sqlite"
-    first = _run_all(_geo(server, "gpt-4o", cache=ResponseCache(cache_path)), IMAGES[:5])
+    first = locate_all(_geo(server, "gpt-4o", cache=ResponseCache(cache_path)), IMAGES[:5])
     assert len(server.requests) == 5
-    second = _run_all(_geo(server, "gpt-4o", cache=ResponseCache(cache_path)), IMAGES[:5])
+    second = locate_all(_geo(server, "gpt-4o", cache=ResponseCache(cache_path)), IMAGES[:5])
     assert len(server.requests) == 5, "a cached re-run sends nothing"
     assert all(p.cached for p in second)
     key = {p.image: (p.lat, p.lon) for p in first}
     assert {p.image: (p.lat, p.lon) for p in second} == key
     # A different template is a different request.
-    _run_all(_geo(server, "gpt-4o", cache=ResponseCache(cache_path), template="cot"), IMAGES[:1])
+    locate_all(_geo(server, "gpt-4o", cache=ResponseCache(cache_path), template="cot"), IMAGES[:1])
     assert len(server.requests) == 6
     # --no-cache bypasses it.
-    _run_all(_geo(server, "gpt-4o", cache=False), IMAGES[:1])
+    locate_all(_geo(server, "gpt-4o", cache=False), IMAGES[:1])
     assert len(server.requests) == 7
 
 
@@ -197,7 +187,7 @@ def test_unreadable_image_is_an_error_and_the_batch_goes_on(
 ) -> None:
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"this is not a jpeg")
-    predictions = _run_all(_geo(server, "gpt-4o"), [bad, IMAGES[0]])
+    predictions = locate_all(_geo(server, "gpt-4o"), [bad, IMAGES[0]])
     by_name = {Path(p.image).name: p for p in predictions}
     assert by_name["broken.jpg"].status is Status.ERROR
     assert "broken.jpg" in by_name["broken.jpg"].message
@@ -213,7 +203,7 @@ def test_server_failure_becomes_an_error_status(server: ReplayServer) -> None:
         model="gpt-4o",
         backend_options={"base_url": server.base_url, "max_attempts": 2, "max_retry_wait": 0.01},
     )
-    [p] = _run_all(geo, [IMAGES[0]])
+    [p] = locate_all(geo, [IMAGES[0]])
     assert p.status is Status.ERROR
     assert "503" in p.message
     assert len(server.requests) == 2
@@ -225,7 +215,7 @@ def test_auth_error_stops_the_run(server: ReplayServer) -> None:
 
     server.queue(*[Fault(401)] * 20)
     with pytest.raises(AuthenticationError):
-        _run_all(_geo(server, "gpt-4o"), IMAGES[:10], concurrency=2)
+        locate_all(_geo(server, "gpt-4o"), IMAGES[:10], concurrency=2)
     assert len(server.requests) <= 3
 
 
