@@ -56,7 +56,7 @@ def write_html_map(
             lon -= 360
         elif r.true_lon - lon > 180:
             lon += 360
-        folium.PolyLine(  # type: ignore[no-untyped-call]
+        folium.PolyLine(  # type: ignore[no-untyped-call, unused-ignore]
             [[r.true_lat, r.true_lon], [r.lat, lon]], color="#555555", weight=1, opacity=0.6
         ).add_to(lines)
     for group in (lines, truth, guess):
