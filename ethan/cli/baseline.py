@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
-from rich.markup import escape
 
 from ethan.cli.app import app, err, fail
 from ethan.errors import EthanError
@@ -61,7 +60,7 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except EthanError as exc:
-        fail(escape(str(exc)))  # "pip install 'ethan[baselines]'" is not rich markup
+        fail(str(exc))
 
 
 def _threads(threads: int | None) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ethan.budget import BudgetExceededError
@@ -191,7 +192,7 @@ def _report_problems(dataset: Dataset) -> None:
         return
     err.print(f"[yellow]{len(dataset.problems)} row(s) skipped[/yellow] in {dataset.source}:")
     for problem in dataset.problems[:20]:
-        err.print(f"  line {problem.line}: {problem.reason}", highlight=False)
+        err.print(f"  line {problem.line}: {escape(problem.reason)}", highlight=False)
     if len(dataset.problems) > 20:
         err.print(f"  ... and {len(dataset.problems) - 20} more")
 
