@@ -30,15 +30,10 @@ HANDLERS: dict[str, str] = {
 _LLAVA_PROJECTORS = {"mlp", "ldp", "ldpv2", "mlp_norm"}
 
 
-def handler_names() -> list[str]:
-    return list(HANDLERS)
-
-
 def check_handler(name: str) -> str:
     if name not in HANDLERS:
         raise ConfigError(
-            f"unknown chat handler {name!r}; choose one of: {', '.join(HANDLERS)} "
-            "(--chat-handler)"
+            f"unknown chat handler {name!r}; choose one of: {', '.join(HANDLERS)} (--chat-handler)"
         )
     return name
 

@@ -44,15 +44,6 @@ def _coordinate(value: float, positive: str, negative: str) -> str:
     return f"{abs(value):.2f}°{positive if value >= 0 else negative}"
 
 
-def candidates_of(
-    prediction: Prediction, *, top_k: int = DEFAULT_TOP_K, names: bool = True
-) -> list[Candidate]:
-    """The prediction's top-k hypotheses as candidates (none unless its status is ok)."""
-    return candidates_by_image([prediction], top_k=top_k, names=names).get(
-        Path(prediction.image).name, []
-    )
-
-
 def _own(prediction: Prediction, top_k: int) -> list[Candidate]:
     if not prediction.ok or prediction.lat is None or prediction.lon is None:
         return []

@@ -87,12 +87,6 @@ def from_token(token: str) -> int:
     return value
 
 
-def center(cell_id: int) -> tuple[float, float]:
-    """(lat, lon) of the cell's centre."""
-    lat, lon = _s2cell().cell_id_to_lat_lon(cell_id)
-    return float(lat), float(lon)
-
-
 def boundary(cell_id: int, steps: int = 8) -> list[tuple[float, float]]:
     """(lat, lon) points along the cell's edge, ``steps`` per side, for drawing it."""
     s2 = _s2cell()

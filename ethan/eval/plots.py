@@ -31,10 +31,6 @@ _GUESS = "#c51b7d"
 _MISSED = "#7f7f7f"
 
 
-def matplotlib_available() -> bool:
-    return importlib.util.find_spec("matplotlib") is not None
-
-
 def _figure(width: float, height: float) -> Any:
     """A figure on an Agg canvas (no global backend switch, no pyplot)."""
     try:

@@ -88,9 +88,11 @@ def match_records(
         found = _lookup(by_key, sample)
         if found is None:
             missing.append(sample.id)
-            records.append(_record(sample, Status.ERROR, None, None))
+            records.append(
+                Record(id=sample.id, true_lat=sample.lat, true_lon=sample.lon, status=Status.ERROR)
+            )
         else:
-            records.append(_record(sample, found.status, found.lat, found.lon))
+            records.append(Record.from_prediction(found, sample.lat, sample.lon, id=sample.id))
     return records, missing
 
 
@@ -99,12 +101,6 @@ def _lookup(by_key: Mapping[str, Prediction], sample: Sample) -> Prediction | No
         if key in by_key:
             return by_key[key]
     return None
-
-
-def _record(sample: Sample, status: Status, lat: float | None, lon: float | None) -> Record:
-    return Record(
-        id=sample.id, true_lat=sample.lat, true_lon=sample.lon, status=status, lat=lat, lon=lon
-    )
 
 
 def score_run(
