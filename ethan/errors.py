@@ -30,6 +30,11 @@ class TemplateError(EthanError, ValueError):
     """A prompt template is missing, invalid or tried something the sandbox forbids."""
 
 
+class ImageTemplateError(TemplateError, ImageError):
+    """The prompt cannot be built for this one image (e.g. a few-shot example is the photo
+    itself): that image fails, the others go on."""
+
+
 class OutputLockedError(EthanError, RuntimeError):
     """Another run is writing the same output file."""
 

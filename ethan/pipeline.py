@@ -9,30 +9,45 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ethan.aggregate import Method, aggregate, hypothesis_weights
-from ethan.backends.base import Backend, GenerateConfig, ModelOutput, create_backend
+from ethan.backends.base import Backend, GenerateConfig, Message, ModelOutput, create_backend
 from ethan.baselines.candidates import Candidate
 from ethan.budget import Budget, BudgetExceededError
 from ethan.cache import ResponseCache, cache_key
 from ethan.errors import AuthenticationError, BackendError, ImageError
 from ethan.geocode import Gazetteer, Geocoder, default_geocoder, resolve_guesses
 from ethan.geocode.mentions import last_resort
-from ethan.images import PreparedImage, path_label, prepare_image
+from ethan.identity import ImageInput, KeyIndex, image_key
+from ethan.images import PreparedImage, prepare_image
 from ethan.parse import ParseResult, parse_answer
 from ethan.prompts import build_messages
 from ethan.remote import fetch_image, is_url
 from ethan.types import Hypothesis, ModelAnswer, Prediction, Status, Usage
 
-ImageInput = str | Path | bytes
+#: Threads that parse and geocode answers, so the event loop never waits on them.
+INTERPRET_THREADS = 32
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    """One image's request, built and not yet sent: what the live path, the Batch API and
+    other engines all send, and what :meth:`Geolocator.finish` turns into a prediction."""
+
+    key: str
+    messages: list[Message]
+    config: GenerateConfig
+    cache_key: str
+    sha256: str
+    started: float
 
 
 class Settings(BaseModel):
@@ -99,6 +114,8 @@ class Geolocator:
         else:
             self.cache = ResponseCache() if cache else None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._candidate_index: KeyIndex[list[Candidate]] | None = None
         self.budget = budget
         if budget is not None:
             budget.check_prices(self.backend.model)
@@ -136,34 +153,96 @@ class Geolocator:
     async def alocate(self, image: ImageInput) -> Prediction:
         """Locate one image. Problems with this image become a status, never an exception;
         only errors that doom every image (a bad API key) are raised."""
-        name = _image_name(image)
-        started = time.perf_counter()
+        key = image_key(image)
         try:
-            source = await fetch_image(image) if is_url(image) else image
-            prepared = await asyncio.to_thread(
-                prepare_image, source, max_side=self.settings.max_side
-            )
+            request = await self.prepare(image)
         except ImageError as exc:
-            return Prediction(image=name, status=Status.ERROR, message=str(exc))
+            return self.failed(key, exc)
         try:
-            output, cached = await self._generate(prepared, _file_name(image))
+            output, cached = await self.call(request)
         except AuthenticationError:
             raise
         except BackendError as exc:
-            return Prediction(
-                image=name,
-                status=Status.ERROR,
-                message=str(exc),
-                model=self.backend.model,
-                template=self.settings.template,
-                image_sha256=prepared.sha256,
-                latency_s=time.perf_counter() - started,
-            )
-        prediction = self.interpret(output, image=name)
-        prediction.latency_s = time.perf_counter() - started
-        prediction.image_sha256 = prepared.sha256
+            return self.failed(key, exc, request)
+        return await self.finish(request, output, cached=cached)
+
+    async def prepare(self, image: ImageInput) -> ImageRequest:
+        """Read, clean and encode the image and build its messages (nothing is sent).
+
+        Raises :class:`ImageError` for a problem that belongs to this image alone.
+        """
+        key = image_key(image)
+        started = time.perf_counter()
+        source = await fetch_image(image) if is_url(image) else image
+        prepared = await asyncio.to_thread(prepare_image, source, max_side=self.settings.max_side)
+        messages = await asyncio.to_thread(self._messages, prepared, key)
+        config = self.generate_config()
+        digest = "" if self.cache is None else cache_key(self.backend.identity(), messages, config)
+        return ImageRequest(
+            key=key,
+            messages=messages,
+            config=config,
+            cache_key=digest,
+            sha256=prepared.sha256,
+            started=started,
+        )
+
+    def cached(self, request: ImageRequest) -> ModelOutput | None:
+        """The cached answer to this request, if any."""
+        if self.cache is None or not request.cache_key:
+            return None
+        return self.cache.get(request.cache_key)
+
+    def store(self, request: ImageRequest, output: ModelOutput) -> None:
+        """Keep an answer in the cache (live calls do this themselves; batch results too)."""
+        if self.cache is not None and request.cache_key:
+            self.cache.put(request.cache_key, output)
+
+    async def call(self, request: ImageRequest) -> tuple[ModelOutput, bool]:
+        """The model's answer to the request, from the cache or the backend; says which."""
+        hit = self.cached(request)
+        if hit is not None:
+            return hit, True
+        if self.budget is not None:
+            self.budget.acquire(self.backend.model)
+        output = await self.backend.generate(request.messages, request.config)
+        if self.budget is not None:
+            self.budget.record(output.usage)
+        self.store(request, output)
+        return output, False
+
+    async def finish(
+        self, request: ImageRequest, output: ModelOutput, *, cached: bool = False
+    ) -> Prediction:
+        """Parse, geocode and aggregate off the event loop; the prediction for the request."""
+        loop = asyncio.get_running_loop()
+        prediction = await loop.run_in_executor(
+            self._workers(), functools.partial(self.interpret, output, image=request.key)
+        )
+        prediction.latency_s = time.perf_counter() - request.started
+        prediction.image_sha256 = request.sha256
         prediction.cached = cached
         return prediction
+
+    def failed(self, key: str, exc: Exception, request: ImageRequest | None = None) -> Prediction:
+        """The ``error`` prediction for an image whose file or call failed."""
+        return Prediction(
+            image=key,
+            status=Status.ERROR,
+            message=str(exc),
+            model=self.backend.model if request is not None else None,
+            template=self.settings.template if request is not None else None,
+            image_sha256=request.sha256 if request is not None else None,
+            latency_s=time.perf_counter() - request.started if request is not None else None,
+        )
+
+    def _workers(self) -> ThreadPoolExecutor:
+        """Threads for parsing and geocoding (an online geocoder may wait on its service)."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(
+                max_workers=INTERPRET_THREADS, thread_name_prefix="ethan-interpret"
+            )
+        return self._executor
 
     async def locate_many(
         self, images: Iterable[ImageInput], *, concurrency: int = 8
@@ -207,6 +286,9 @@ class Geolocator:
         await self.backend.aclose()
         if self.cache is not None:
             self.cache.close()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+            self._executor = None
 
     # -- stages ----------------------------------------------------------------------------
 
@@ -220,37 +302,27 @@ class Geolocator:
             json_schema=_answer_schema() if s.structured else None,
         )
 
-    async def _generate(self, image: PreparedImage, name: str | None) -> tuple[ModelOutput, bool]:
+    def _messages(self, image: PreparedImage, key: str) -> list[Message]:
         s = self.settings
         part = image.part()
-        part.name = name
-        messages = build_messages(
+        part.name = key
+        variables = s.variables
+        if s.candidates:
+            variables = {**variables, "candidates": self._candidates().find(key) or []}
+        return build_messages(
             s.template,
             part,
             shots=s.shots,
             fewshot_set=s.fewshot_set,
-            variables=(
-                {**s.variables, "candidates": s.candidates.get(name or "", [])}
-                if s.candidates
-                else s.variables
-            ),
+            variables=variables,
             extra_dirs=s.template_dirs,
             max_side=s.max_side,
         )
-        config = self.generate_config()
-        key = "" if self.cache is None else cache_key(self.backend.identity(), messages, config)
-        if self.cache is not None:
-            hit = self.cache.get(key)
-            if hit is not None:
-                return hit, True
-        if self.budget is not None:
-            self.budget.acquire(self.backend.model)
-        output = await self.backend.generate(messages, config)
-        if self.budget is not None:
-            self.budget.record(output.usage)
-        if self.cache is not None:
-            self.cache.put(key, output)
-        return output, False
+
+    def _candidates(self) -> KeyIndex[list[Candidate]]:
+        if self._candidate_index is None:
+            self._candidate_index = KeyIndex(self.settings.candidates)
+        return self._candidate_index
 
     def interpret(self, output: ModelOutput, *, image: str) -> Prediction:
         """Parse, geocode and aggregate a model's output into a prediction."""
@@ -316,17 +388,3 @@ def _failure(parsed: Sequence[ParseResult]) -> tuple[Status, str]:
 def _answer_schema() -> dict[str, Any]:
     """The output contract's JSON schema (built once: pydantic takes ~1 ms to make it)."""
     return ModelAnswer.model_json_schema()
-
-
-def _file_name(image: ImageInput) -> str | None:
-    if isinstance(image, bytes):
-        return None
-    if is_url(image):
-        return Path(urlparse(str(image)).path).name or None
-    return Path(image).name
-
-
-def _image_name(image: ImageInput) -> str:
-    if isinstance(image, bytes):
-        return "sha256:" + hashlib.sha256(image).hexdigest()
-    return path_label(image)

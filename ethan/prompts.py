@@ -31,7 +31,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEnvironment
 
 from ethan.backends.base import ImagePart, Message, TextPart
-from ethan.errors import TemplateError
+from ethan.errors import ImageTemplateError, TemplateError
 from ethan.fewshot import Exemplar, load_fewshot_set
 from ethan.images import prepare_image
 from ethan.resources import data_dir
@@ -292,7 +292,7 @@ def _exemplar_content(exemplar: Exemplar, target: ImagePart, max_side: int) -> T
         return TextPart(text=exemplar.scene_text())
     part = prepare_image(exemplar.image, max_side=max_side).part()
     if part.sha256 == target.sha256:
-        raise TemplateError(
+        raise ImageTemplateError(
             f"few-shot example {exemplar.id!r} is the photo being located; "
             "choose another set or fewer shots"
         )

@@ -1,5 +1,9 @@
-"""Answers from recorded model text, matched by image file name: re-score a paper's outputs
+"""Answers from recorded model text, matched to images by name: re-score a paper's outputs
 with ethan's parser, geocoder and aggregator, at no cost.
+
+Names are matched by :class:`ethan.identity.KeyIndex`: the recorded ``a/photo.jpg`` answers
+``/data/a/photo.jpg`` and never ``/data/b/photo.jpg``; a bare ``photo.jpg`` that fits two
+images answers neither.
 
 Accepted files: CSV with ``filename,model_response`` (or other usual column names), or JSONL
 with one object per line (``image_file``/``filename``/``image``/``id`` and
@@ -16,6 +20,7 @@ from typing import Any
 
 from ethan.backends.base import Choice, GenerateConfig, ImagePart, Message, ModelOutput
 from ethan.errors import BackendError, ConfigError
+from ethan.identity import KeyIndex
 from ethan.types import Usage
 
 NAME_KEYS = ("filename", "file_name", "image_file", "image", "file", "image_id", "id", "img_id")
@@ -33,20 +38,19 @@ class ReplayBackend:
             raise ConfigError(f"--responses file not found: {path}")
         self.path = path
         self.model = model or path.stem
-        self._answers: dict[str, tuple[str, Usage]] = {}
         rows = (
             _jsonl_rows(path) if path.suffix.lower() in (".jsonl", ".ndjson") else _csv_rows(path)
         )
-        for name, text, usage in rows:
-            self._answers.setdefault(name, (text, usage))
-            self._answers.setdefault(Path(name).stem, (text, usage))
-        if not self._answers:
+        self._answers: KeyIndex[tuple[str, Usage]] = KeyIndex(
+            (name, (text, usage)) for name, text, usage in rows
+        )
+        if not len(self._answers):
             raise ConfigError(f"{path} holds no recorded answers")
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         self._identity = {"backend": self.name, "model": self.model, "responses": digest}
 
     def __len__(self) -> int:
-        return len({text for text, _ in self._answers.values()})
+        return len(self._answers)
 
     def identity(self) -> dict[str, Any]:
         return self._identity
@@ -58,7 +62,7 @@ class ReplayBackend:
         image = _last_image(messages)
         if image is None or image.name is None:
             raise BackendError("replay needs the image's file name; pass image files, not bytes")
-        found = self._answers.get(image.name) or self._answers.get(Path(image.name).stem)
+        found = self._answers.find(image.name)
         if found is None:
             raise BackendError(f"no recorded answer for {image.name} in {self.path.name}")
         text, usage = found

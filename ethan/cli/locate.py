@@ -14,7 +14,8 @@ from ethan.cli.app import app, err, fail, setup_logging
 from ethan.cli.options import ModelOptions, with_model_options
 from ethan.cli.progress import batch_progress, print_summary, status_line
 from ethan.errors import EthanError
-from ethan.images import iter_image_files, path_label
+from ethan.identity import image_key
+from ethan.images import iter_image_files
 from ethan.pipeline import Geolocator
 from ethan.remote import is_url
 from ethan.results import PredictionWriter
@@ -85,7 +86,7 @@ async def _run(
         todo = images
         if writer is not None:
             writer.open()
-            todo = [p for p in images if path_label(p) not in writer.done]
+            todo = [p for p in images if image_key(p) not in writer.done]
             summary.skipped = len(images) - len(todo)
         with batch_progress() as progress:
             task = progress.add_task("locating", total=len(todo), stats="")

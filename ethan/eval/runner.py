@@ -20,7 +20,7 @@ from typing import Any
 from ethan import __version__
 from ethan.eval.datasets import Dataset, Sample
 from ethan.eval.metrics import THRESHOLDS_KM, Metrics, Record, score
-from ethan.images import path_label
+from ethan.identity import image_key
 from ethan.pipeline import Geolocator
 from ethan.results import PredictionWriter, read_predictions
 from ethan.types import Prediction, Status
@@ -53,7 +53,7 @@ async def run_predictions(
             on_start(len(todo), len(dataset.samples) - len(todo))
         ids: dict[str, deque[str]] = defaultdict(deque)
         for sample in todo:
-            ids[path_label(sample.image)].append(sample.id)
+            ids[image_key(sample.image)].append(sample.id)
         try:
             async for prediction in geo.locate_many(
                 (s.image for s in todo), concurrency=concurrency
