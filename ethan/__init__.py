@@ -5,13 +5,6 @@
 >>> prediction = geo.locate("photo.jpg")                            # doctest: +SKIP
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("ethan")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0"
-
 from ethan.aggregate import Aggregate, aggregate
 from ethan.backends.base import (
     Backend,
@@ -33,7 +26,7 @@ from ethan.backends.llama_cpp import (
 )
 from ethan.backends.openai import OpenAIBackend, OpenAIOptions
 from ethan.backends.replay import ReplayBackend
-from ethan.baselines.candidates import Candidate, load_candidates
+from ethan.baselines.candidates import load_candidates
 from ethan.cache import ResponseCache
 from ethan.errors import (
     AuthenticationError,
@@ -42,9 +35,21 @@ from ethan.errors import (
     EthanError,
     ImageError,
     MissingAPIKeyError,
+    NothingToDoError,
     TemplateError,
 )
-from ethan.eval import Dataset, Metrics, Record, Sample, compare, load_dataset, score
+from ethan.eval import (
+    Dataset,
+    Evaluation,
+    Metrics,
+    Record,
+    Sample,
+    compare,
+    evaluate,
+    load_dataset,
+    score,
+)
+from ethan.eval.systems import compare_systems, load_systems
 from ethan.geocode import (
     ChainGeocoder,
     Gazetteer,
@@ -59,12 +64,30 @@ from ethan.geocode import (
     reverse,
     reverse_many,
 )
+from ethan.identity import KeyIndex, image_key
 from ethan.images import PreparedImage, iter_image_files, prepare_image
 from ethan.parse import ParseResult, parse_answer
-from ethan.pipeline import Geolocator, Settings
+from ethan.pipeline import Geolocator, ImageRequest
 from ethan.prompts import build_messages, list_templates, render_template
-from ethan.results import PredictionWriter, read_predictions
+from ethan.results import DoneKeys, PredictionWriter, read_predictions
+from ethan.runs import (
+    RunObserver,
+    RunResult,
+    alocate_files,
+    build_geolocator,
+    locate_files,
+)
+from ethan.spec import (
+    BackendSpec,
+    BudgetSpec,
+    DatasetSpec,
+    GeocoderSpec,
+    RunSpec,
+    ScoringSpec,
+    Settings,
+)
 from ethan.types import (
+    Candidate,
     Clue,
     ClueCategory,
     Guess,
@@ -75,12 +98,15 @@ from ethan.types import (
     Status,
     Usage,
 )
+from ethan.version import __version__
 
 __all__ = [
     "Aggregate",
     "AuthenticationError",
     "Backend",
     "BackendError",
+    "BackendSpec",
+    "BudgetSpec",
     "Candidate",
     "ChainGeocoder",
     "Choice",
@@ -89,15 +115,21 @@ __all__ = [
     "ConfigError",
     "ContextTooSmallError",
     "Dataset",
+    "DatasetSpec",
+    "DoneKeys",
     "EthanError",
+    "Evaluation",
     "Gazetteer",
     "GenerateConfig",
     "Geocoder",
+    "GeocoderSpec",
     "Geolocator",
     "Guess",
     "Hypothesis",
     "ImageError",
     "ImagePart",
+    "ImageRequest",
+    "KeyIndex",
     "LlamaCppBackend",
     "LlamaCppOptions",
     "Message",
@@ -105,6 +137,7 @@ __all__ = [
     "MissingAPIKeyError",
     "ModelAnswer",
     "ModelOutput",
+    "NothingToDoError",
     "OfflineGeocoder",
     "OnlineGeocoder",
     "OpenAIBackend",
@@ -120,7 +153,11 @@ __all__ = [
     "Resolved",
     "ResponseCache",
     "ReverseGeocoder",
+    "RunObserver",
+    "RunResult",
+    "RunSpec",
     "Sample",
+    "ScoringSpec",
     "Settings",
     "Status",
     "TemplateError",
@@ -128,16 +165,23 @@ __all__ = [
     "Usage",
     "__version__",
     "aggregate",
+    "alocate_files",
     "backend_names",
+    "build_geolocator",
     "build_messages",
     "compare",
+    "compare_systems",
     "create_backend",
     "create_geocoder",
     "default_geocoder",
+    "evaluate",
+    "image_key",
     "iter_image_files",
     "list_templates",
     "load_candidates",
     "load_dataset",
+    "load_systems",
+    "locate_files",
     "parse_answer",
     "prepare_image",
     "read_predictions",

@@ -14,6 +14,10 @@ class ConfigError(EthanError, ValueError):
     """A setting is missing or invalid; the message names the fix."""
 
 
+class NothingToDoError(ConfigError):
+    """The input holds nothing to work on (no images, no usable dataset rows)."""
+
+
 class MissingAPIKeyError(ConfigError):
     """No API key for a service that needs one."""
 

@@ -93,6 +93,11 @@ def _set_path(name_or_path: str | Path, extra_dirs: Sequence[Path]) -> Path:
     raise TemplateError(f"unknown few-shot set {name!r}; available: {known}")
 
 
+def fewshot_file(name_or_path: str | Path, extra_dirs: Sequence[Path] = ()) -> Path:
+    """The file a few-shot set is read from."""
+    return _set_path(name_or_path, extra_dirs)
+
+
 def load_fewshot_set(name_or_path: str | Path, extra_dirs: Sequence[Path] = ()) -> FewshotSet:
     """Load a set by name (user folders first, then the shipped sets) or by file path."""
     path = _set_path(name_or_path, extra_dirs)

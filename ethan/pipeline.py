@@ -16,14 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError
 
-from ethan.aggregate import Method, aggregate, hypothesis_weights
+from ethan.aggregate import aggregate, hypothesis_weights
 from ethan.backends.base import Backend, GenerateConfig, Message, ModelOutput, create_backend
-from ethan.baselines.candidates import Candidate
 from ethan.budget import Budget, BudgetExceededError
 from ethan.cache import ResponseCache, cache_key
-from ethan.errors import AuthenticationError, BackendError, ImageError
+from ethan.errors import AuthenticationError, BackendError, ConfigError, ImageError
 from ethan.geocode import Gazetteer, Geocoder, default_geocoder, resolve_guesses
 from ethan.geocode.mentions import last_resort
 from ethan.identity import ImageInput, KeyIndex, image_key
@@ -31,7 +30,19 @@ from ethan.images import PreparedImage, prepare_image
 from ethan.parse import ParseResult, parse_answer
 from ethan.prompts import build_messages
 from ethan.remote import fetch_image, is_url
-from ethan.types import Hypothesis, ModelAnswer, Prediction, Status, Usage
+from ethan.spec import Settings, describe
+from ethan.types import Candidate, Hypothesis, ModelAnswer, Prediction, Status, Usage
+
+__all__ = ["Geolocator", "ImageRequest", "Settings", "make_settings"]
+
+
+def make_settings(values: Mapping[str, Any]) -> Settings:
+    """Settings from keywords; a bad one is a ConfigError naming it."""
+    try:
+        return Settings.model_validate(dict(values))
+    except ValidationError as exc:
+        raise ConfigError(describe(exc, "setting ")) from None
+
 
 #: Threads that parse and geocode answers, so the event loop never waits on them.
 INTERPRET_THREADS = 32
@@ -50,38 +61,6 @@ class ImageRequest:
     started: float
 
 
-class Settings(BaseModel):
-    """How to ask and how to combine the answers. Every field has a CLI flag."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    template: str = "gps"
-    template_dirs: list[Path] = Field(default_factory=list)
-    variables: dict[str, Any] = Field(default_factory=dict)
-    candidates: dict[str, list[Candidate]] = Field(
-        default_factory=dict,
-        exclude=True,
-        description="per-image template variable 'candidates', keyed by image file name "
-        "(from a baseline's predictions: ethan.baselines.candidates.load_candidates)",
-    )
-    shots: int = Field(default=0, ge=0)
-    fewshot_set: str = "default"
-    samples: int = Field(default=1, ge=1)
-    temperature: float | None = None
-    max_tokens: int | None = 2048
-    seed: int | None = None
-    structured: bool = Field(
-        default=True, description="send the answer schema to backends that can enforce it"
-    )
-    max_side: int = Field(default=1024, ge=64)
-    aggregate: Method = "medoid"
-    last_resort: bool = Field(
-        default=True,
-        description="with no final guess, use the place the reasoning names most (marked "
-        "source=mentioned)",
-    )
-
-
 class Geolocator:
     """Locate photos with a vision-language model.
 
@@ -98,15 +77,18 @@ class Geolocator:
         geocoder: Geocoder | None = None,
         cache: ResponseCache | bool = True,
         budget: Budget | None = None,
+        candidates: Mapping[str, list[Candidate]] | str | Path | None = None,
         **settings: Any,
     ) -> None:
+        if isinstance(candidates, str | Path):
+            # a predictions file: recorded in the settings, read on first use
+            settings["candidates"] = Path(candidates)
+            candidates = None
         if isinstance(backend, str):
-            options = dict(backend_options or {})
-            if model is not None:
-                options["model"] = model
-            backend = create_backend(backend, **options)
+            backend = create_backend(backend, model, **dict(backend_options or {}))
         self.backend = backend
-        self.settings = Settings(**settings)
+        self.settings = make_settings(settings)
+        self._candidate_map = candidates
         self.geocoder = geocoder if geocoder is not None else default_geocoder()
         self.cache: ResponseCache | None
         if isinstance(cache, ResponseCache):
@@ -307,7 +289,7 @@ class Geolocator:
         part = image.part()
         part.name = key
         variables = s.variables
-        if s.candidates:
+        if s.candidates is not None or self._candidate_map is not None:
             variables = {**variables, "candidates": self._candidates().find(key) or []}
         return build_messages(
             s.template,
@@ -321,7 +303,12 @@ class Geolocator:
 
     def _candidates(self) -> KeyIndex[list[Candidate]]:
         if self._candidate_index is None:
-            self._candidate_index = KeyIndex(self.settings.candidates)
+            found = self._candidate_map
+            if found is None and self.settings.candidates is not None:
+                from ethan.baselines.candidates import load_candidates
+
+                found = load_candidates(self.settings.candidates)
+            self._candidate_index = KeyIndex(dict(found or {}))
         return self._candidate_index
 
     def interpret(self, output: ModelOutput, *, image: str) -> Prediction:

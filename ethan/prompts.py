@@ -141,6 +141,24 @@ def _resolve(name: str, extra_dirs: Sequence[Path]) -> tuple[tuple[Path, ...], s
     return _search_dirs(extra_dirs), name if name.endswith(".j2") else f"{name}.j2"
 
 
+def template_files(name: str, extra_dirs: Sequence[Path] = ()) -> list[Path]:
+    """The files template ``name`` renders from: itself and its system message's template."""
+    dirs, file_name = _resolve(name, extra_dirs)
+    own = file_name[: -len(".j2")] + ".system.j2"
+    found: list[Path] = []
+    for wanted in (file_name, own, SYSTEM_TEMPLATE):
+        for folder in dirs:
+            candidate = folder / wanted
+            if candidate.is_file():
+                found.append(candidate)
+                break
+        if wanted == own and found and found[-1].name == own:
+            break  # a template's own system message replaces the shared one
+    if not found or found[0].name != file_name:
+        raise TemplateError(f"template {name!r} not found")
+    return found
+
+
 @lru_cache(maxsize=32)
 def _environment(dirs: tuple[Path, ...]) -> SandboxedEnvironment:
     # immutable: a template cannot modify the lists and dicts the caller passes in

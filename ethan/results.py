@@ -7,8 +7,10 @@ from writing the same output at once.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -26,8 +28,52 @@ except ImportError:  # pragma: no cover - Windows
 
 
 def prediction_key(prediction: Prediction) -> str:
-    """What identifies a prediction in a file: the dataset id in evals, else the image."""
+    """What identifies a prediction in a file: the dataset id in evals, else the image key."""
     return prediction.id if prediction.id is not None else prediction.image
+
+
+class DoneKeys:
+    """The keys of the predictions a file already holds, kept as 64-bit digests.
+
+    A resumed run needs only "is this image done?", so a million finished images cost a set
+    of integers (tens of MB), not a million predictions held in memory.
+    """
+
+    def __init__(self) -> None:
+        self._digests: set[int] = set()
+
+    @staticmethod
+    def _digest(key: str) -> int:
+        raw = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+        return int.from_bytes(raw, "little")
+
+    def add(self, key: str) -> None:
+        self._digests.add(self._digest(key))
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self._digest(key) in self._digests
+
+    def __len__(self) -> int:
+        return len(self._digests)
+
+
+def read_done_keys(path: str | Path) -> DoneKeys:
+    """The keys of the whole, valid prediction lines of a file (without building them)."""
+    done = DoneKeys()
+    with Path(path).open("rb") as fh:
+        for line in fh:
+            if not line.endswith(b"\n"):
+                break
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(row, dict) or "status" not in row:
+                continue
+            key = row.get("id") if row.get("id") is not None else row.get("image")
+            if isinstance(key, str):
+                done.add(key)
+    return done
 
 
 def read_predictions(path: str | Path) -> Iterator[Prediction]:
@@ -40,6 +86,18 @@ def read_predictions(path: str | Path) -> Iterator[Prediction]:
                 yield Prediction.model_validate_json(line)
             except (ValidationError, json.JSONDecodeError, ValueError):
                 continue
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` in one step: readers see the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(
+        "w", dir=path.parent, prefix=path.name, suffix=".tmp", delete=False, encoding="utf-8"
+    ) as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(fh.name, path)
 
 
 def _cut_partial_tail(path: Path) -> None:
@@ -69,8 +127,8 @@ def _cut_partial_tail(path: Path) -> None:
 class PredictionWriter:
     """Appends predictions to a JSONL file under an exclusive lock.
 
-    ``resume=True`` keeps what the file holds and reports it in :attr:`done`, keyed by
-    :func:`prediction_key`;
+    ``resume=True`` keeps what the file holds and reports its keys in :attr:`done`
+    (:func:`prediction_key`: the dataset id, else the image key);
     ``resume=False`` refuses to touch a non-empty file unless ``overwrite=True``.
     """
 
@@ -78,7 +136,7 @@ class PredictionWriter:
         self.path = Path(path)
         self.resume = resume
         self.overwrite = overwrite
-        self.done: dict[str, Prediction] = {}
+        self.done = DoneKeys()
         self._fh: IO[str] | None = None
         self._lock_fh: IO[str] | None = None
 
@@ -106,7 +164,7 @@ class PredictionWriter:
                 )
             if exists and self.resume:
                 _cut_partial_tail(self.path)
-                self.done = {prediction_key(p): p for p in read_predictions(self.path)}
+                self.done = read_done_keys(self.path)
             mode = "a" if self.resume else "w"
             self._fh = self.path.open(mode, encoding="utf-8")
         except BaseException:
@@ -118,7 +176,7 @@ class PredictionWriter:
             raise RuntimeError("writer is not open")
         self._fh.write(prediction.to_json_line())
         self._fh.flush()
-        self.done[prediction_key(prediction)] = prediction
+        self.done.add(prediction_key(prediction))
 
     def close(self) -> None:
         if self._fh is not None:

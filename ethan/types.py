@@ -178,3 +178,26 @@ class Prediction(BaseModel):
 
     def to_json_line(self) -> str:
         return self.model_dump_json(exclude_none=False) + "\n"
+
+
+class Candidate(BaseModel):
+    """One proposed location for a prompt. ``str()`` gives the line a template shows."""
+
+    model_config = ConfigDict(frozen=True)
+
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    probability: float | None = Field(default=None, ge=0, le=1)
+    name: str | None = Field(default=None, description="region, country (offline names)")
+    source: str | None = Field(default=None, description="the system that proposed it")
+
+    def __str__(self) -> str:
+        where = f"{_coordinate(self.lat, 'N', 'S')}, {_coordinate(self.lon, 'E', 'W')}"
+        text = f"{self.name} ({where})" if self.name else where
+        if self.probability is not None:
+            text += f", probability {self.probability:.2f}"
+        return text
+
+
+def _coordinate(value: float, positive: str, negative: str) -> str:
+    return f"{abs(value):.2f}°{positive if value >= 0 else negative}"

@@ -11,7 +11,8 @@ import pytest
 pytest.importorskip("s2cell")
 
 from ethan.baselines import s2
-from ethan.baselines.geocells import Partition, build_partition
+from ethan.baselines.geocells import Partition
+from ethan.baselines.partitions import build_partition
 from ethan.baselines.synthetic import town_points
 from ethan.errors import ConfigError
 from ethan.geocode import reverse_many

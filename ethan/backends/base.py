@@ -104,25 +104,51 @@ class Backend(Protocol):
     async def aclose(self) -> None: ...
 
 
+#: Entry-point group through which other packages add backends (``name = "pkg.mod:Class"``).
+ENTRY_POINT_GROUP = "ethan.backends"
+
 _REGISTRY: dict[str, tuple[str, str | None]] = {
     # name: ("module:Class", extra that installs its dependencies)
     "openai": ("ethan.backends.openai:OpenAIBackend", None),
     "replay": ("ethan.backends.replay:ReplayBackend", None),
     "llama-cpp": ("ethan.backends.llama_cpp:LlamaCppBackend", "local"),
 }
+_PLUGINS_LOADED = False
+
+
+class NoOptions(BaseModel):
+    """For a backend that declares no ``Options``: it takes none."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 def register_backend(name: str, target: str, extra: str | None = None) -> None:
-    """Register a backend class by dotted path, e.g. ``"mypkg.vlm:MyBackend"``."""
+    """Register a backend class by dotted path, e.g. ``"mypkg.vlm:MyBackend"``.
+
+    Packages can instead declare an entry point in the ``ethan.backends`` group.
+    """
     _REGISTRY[name] = (target, extra)
 
 
+def _load_plugins() -> None:
+    global _PLUGINS_LOADED
+    if _PLUGINS_LOADED:
+        return
+    _PLUGINS_LOADED = True
+    from importlib.metadata import entry_points
+
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        _REGISTRY.setdefault(point.name, (point.value, None))
+
+
 def backend_names() -> list[str]:
+    _load_plugins()
     return sorted(_REGISTRY)
 
 
-def create_backend(name: str, **kwargs: Any) -> Backend:
-    """Instantiate a registered backend, importing its module only now."""
+def backend_class(name: str) -> type[Any]:
+    """The class registered as ``name``, importing its module only now."""
+    _load_plugins()
     try:
         target, extra = _REGISTRY[name]
     except KeyError:
@@ -133,10 +159,32 @@ def create_backend(name: str, **kwargs: Any) -> Backend:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        hint = f"pip install 'ethan[{extra}]'" if extra else "pip install ethan"
+        from ethan.version import install_hint
+
         raise MissingDependencyError(
             f"backend {name!r} needs a package that is not installed ({exc.name}); "
-            f"install it with: {hint}"
+            f"install it with: {install_hint(extra)}"
         ) from exc
-    backend: Backend = getattr(module, class_name)(**kwargs)
+    try:
+        cls: type[Any] = getattr(module, class_name)
+    except AttributeError:
+        raise ConfigError(f"backend {name!r}: {module_name} has no {class_name}") from None
+    return cls
+
+
+def backend_options_model(name: str) -> type[BaseModel]:
+    """The pydantic ``Options`` the backend declares (what ``-o KEY=VALUE`` may set)."""
+    options = getattr(backend_class(name), "Options", None)
+    if isinstance(options, type) and issubclass(options, BaseModel):
+        return options
+    return NoOptions
+
+
+def create_backend(name: str, model: str | None = None, **options: Any) -> Backend:
+    """Instantiate a registered backend with its model and options."""
+    cls = backend_class(name)
+    kwargs = dict(options)
+    if model is not None:
+        kwargs["model"] = model
+    backend: Backend = cls(**kwargs)
     return backend

@@ -33,11 +33,13 @@ from ethan.backends.llama_presets import PRESETS, Preset, fetch_preset, preset_n
 from ethan.backends.llama_prompt import ContextTooSmallError, check_fits, measure, to_chat
 from ethan.backends.llama_schema import closing_reserve, schema_to_gbnf
 from ethan.errors import BackendError, ConfigError
+from ethan.spec import cli, describe
 from ethan.types import Usage
 
 __all__ = ["ContextTooSmallError", "LlamaCppBackend", "LlamaCppOptions", "unload_models"]
 
 DEFAULT_N_CTX = 4096
+LOCAL = "Local models (--backend llama-cpp)"
 
 
 class LlamaCppOptions(BaseModel):
@@ -45,16 +47,39 @@ class LlamaCppOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    mmproj: str | None = Field(default=None, description="vision projector GGUF")
-    chat_handler: str | None = Field(default=None, description="default: preset or metadata")
+    mmproj: str | None = Field(
+        default=None,
+        description="Vision projector GGUF for --model PATH.gguf (presets bring their own).",
+        json_schema_extra=cli(LOCAL),
+    )
+    chat_handler: str | None = Field(
+        default=None,
+        description="llava-1-5, llava-1-6, qwen2.5-vl, minicpm-v-2.6, moondream, mtmd... "
+        "(default: from the preset or the GGUF metadata).",
+        json_schema_extra=cli(LOCAL),
+    )
     chat_template: str | None = Field(
         default=None, description="Jinja chat template, or a file holding one"
     )
     chat_format: str | None = Field(default=None, description="text-only models' chat format")
-    constrain: bool = Field(default=True, description="grammar-constrain to the JSON schema")
-    n_ctx: int | None = Field(default=None, ge=0, description="context; 0: the trained one")
-    n_gpu_layers: int = Field(default=-1, description="layers to offload; -1: all, 0: none")
-    threads: int | None = Field(default=None, ge=1)
+    constrain: bool = Field(
+        default=True,
+        description="Grammar-constrain the answer to the JSON schema.",
+        json_schema_extra=cli(LOCAL),
+    )
+    n_ctx: int | None = Field(
+        default=None,
+        ge=0,
+        description="Context size in tokens (image + prompt + shots + answer); 0: as trained.",
+        json_schema_extra=cli(LOCAL),
+    )
+    n_gpu_layers: int = Field(
+        default=-1, description="Layers to offload to the GPU; -1: all, 0: none.",
+        json_schema_extra=cli(LOCAL),
+    )  # fmt: skip
+    threads: int | None = Field(
+        default=None, ge=1, description="CPU threads.", json_schema_extra=cli(LOCAL)
+    )
     n_batch: int = Field(default=512, ge=1)
     flash_attn: bool = False
     top_p: float = Field(default=0.95, gt=0, le=1)
@@ -75,6 +100,7 @@ class LlamaCppBackend:
     """A GGUF vision-language model run in-process by llama.cpp."""
 
     name = "llama-cpp"
+    Options = LlamaCppOptions
 
     def __init__(
         self,
@@ -91,7 +117,7 @@ class LlamaCppBackend:
                 {**(options or LlamaCppOptions()).model_dump(), **option_overrides}
             )
         except ValidationError as exc:
-            raise ConfigError(f"invalid option for the llama-cpp backend: {exc}") from None
+            raise ConfigError(describe(exc, "llama-cpp backend option ")) from None
         opts = self.options
         if not model:
             raise ConfigError(

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from urllib.parse import urlparse
 
 import openai
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -44,7 +44,10 @@ from ethan.errors import (
     RateLimitError,
     ServerError,
 )
+from ethan.spec import cli, describe
 from ethan.types import Usage
+
+PANEL = "OpenAI-compatible servers (--backend openai)"
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +64,20 @@ RETRYABLE = (
 
 
 class OpenAIOptions(BaseModel):
-    """Settings of the OpenAI backend beyond the model and server."""
+    """Settings of the OpenAI backend (flags, ``-o KEY=VALUE`` or ``backend.options``)."""
 
     model_config = ConfigDict(extra="forbid")
 
+    base_url: str | None = Field(
+        default=None,
+        description="OpenAI-compatible server URL (default: OPENAI_BASE_URL).",
+        json_schema_extra=cli(PANEL),
+    )
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="API key (default: OPENAI_API_KEY); never saved.",
+        json_schema_extra=cli(PANEL),
+    )
     timeout: float = Field(default=120.0, gt=0, description="seconds per request")
     max_attempts: int = Field(default=5, ge=1, description="tries per request, first included")
     max_retry_wait: float = Field(default=60.0, ge=0, description="cap on one wait, seconds")
@@ -79,6 +92,7 @@ class OpenAIBackend:
     """Chat completions over the OpenAI API or a compatible server."""
 
     name = "openai"
+    Options = OpenAIOptions
 
     def __init__(
         self,
@@ -90,19 +104,25 @@ class OpenAIBackend:
         **option_overrides: Any,
     ) -> None:
         self.model = model
+        if base_url is not None:
+            option_overrides["base_url"] = base_url
+        if api_key is not None:
+            option_overrides["api_key"] = api_key
         try:
             self.options = OpenAIOptions.model_validate(
-                {**(options or OpenAIOptions()).model_dump(), **option_overrides}
+                {**(options or OpenAIOptions()).model_dump(exclude_unset=True), **option_overrides}
             )
         except ValidationError as exc:
-            raise ConfigError(f"invalid option for the openai backend: {exc}") from None
+            raise ConfigError(describe(exc, "openai backend option ")) from None
+        base_url = self.options.base_url
         self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or OFFICIAL_BASE_URL).rstrip(
             "/"
         )
         parsed = urlparse(self.base_url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise ConfigError(f"base URL must be http(s)://host[:port]/..., got {self.base_url!r}")
-        key = api_key or os.environ.get("OPENAI_API_KEY")
+        given = self.options.api_key
+        key = (given.get_secret_value() if given else None) or os.environ.get("OPENAI_API_KEY")
         if not key:
             if parsed.hostname == urlparse(OFFICIAL_BASE_URL).hostname:
                 raise MissingAPIKeyError(

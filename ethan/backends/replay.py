@@ -18,21 +18,37 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from ethan.backends.base import Choice, GenerateConfig, ImagePart, Message, ModelOutput
 from ethan.errors import BackendError, ConfigError
 from ethan.identity import KeyIndex
+from ethan.spec import cli
 from ethan.types import Usage
 
 NAME_KEYS = ("filename", "file_name", "image_file", "image", "file", "image_id", "id", "img_id")
 TEXT_KEYS = ("model_response", "raw_response", "response", "text", "output", "answer")
 
 
+class ReplayOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    responses: Path | None = Field(
+        default=None,
+        description="Recorded answers (CSV/JSONL) for --backend replay.",
+        json_schema_extra=cli("Model and prompt"),
+    )
+
+
 class ReplayBackend:
     """A backend that plays back recorded answers instead of calling a model."""
 
     name = "replay"
+    Options = ReplayOptions
 
-    def __init__(self, responses: str | Path, model: str | None = None) -> None:
+    def __init__(self, responses: str | Path | None = None, model: str | None = None) -> None:
+        if responses is None:
+            raise ConfigError("the replay backend needs --responses FILE (CSV or JSONL)")
         path = Path(responses)
         if not path.is_file():
             raise ConfigError(f"--responses file not found: {path}")

@@ -25,7 +25,7 @@ _EXPORTS = {
     "load_candidates": "candidates",
     "Cell": "geocells",
     "Partition": "geocells",
-    "build_partition": "geocells",
+    "build_partition": "partitions",
     "haversine_targets": "smoothing",
     "onehot_targets": "smoothing",
     "GeoCellClassifier": "classifier",

@@ -13,35 +13,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from ethan.errors import ConfigError
-from ethan.types import Prediction
+from ethan.types import Candidate, Prediction
+
+__all__ = ["Candidate", "candidates_by_image", "load_candidates"]
 
 DEFAULT_TOP_K = 5
-
-
-class Candidate(BaseModel):
-    """One proposed location. ``str()`` gives the line a template shows."""
-
-    model_config = ConfigDict(frozen=True)
-
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
-    probability: float | None = Field(default=None, ge=0, le=1)
-    name: str | None = Field(default=None, description="region, country (offline names)")
-    source: str | None = Field(default=None, description="the system that proposed it")
-
-    def __str__(self) -> str:
-        where = f"{_coordinate(self.lat, 'N', 'S')}, {_coordinate(self.lon, 'E', 'W')}"
-        text = f"{self.name} ({where})" if self.name else where
-        if self.probability is not None:
-            text += f", probability {self.probability:.2f}"
-        return text
-
-
-def _coordinate(value: float, positive: str, negative: str) -> str:
-    return f"{abs(value):.2f}°{positive if value >= 0 else negative}"
 
 
 def _own(prediction: Prediction, top_k: int) -> list[Candidate]:
@@ -104,9 +81,11 @@ def candidates_by_image(
     for prediction in predictions:
         own = _own(prediction, top_k)
         if own:
-            ids = [Path(prediction.image).name]
+            # the image key as recorded, and the dataset id; the pipeline matches them to
+            # its images with ethan.identity.KeyIndex (a/photo.jpg is not b/photo.jpg)
+            ids = [prediction.image]
             if prediction.id:
-                ids.append(Path(prediction.id).name)
+                ids.append(prediction.id)
             keys.append(ids)
             groups.append(own)
     if names:

@@ -101,9 +101,7 @@ class Partition(BaseModel):
         lons = np.asarray([c.lon for c in self.cells], dtype=np.float64)
         return lats, lons
 
-    def assign(
-        self, lats: ArrayLike, lons: ArrayLike, *, fallback: bool = True
-    ) -> IntArray:
+    def assign(self, lats: ArrayLike, lons: ArrayLike, *, fallback: bool = True) -> IntArray:
         """The cell index of each point; a point no cell covers gets the nearest centroid
         (``fallback=True``) or -1."""
         la = np.asarray(lats, dtype=np.float64).reshape(-1)
@@ -142,8 +140,6 @@ class Partition(BaseModel):
         return out
 
     def _assign_semantic(self, la: FloatArray, lo: FloatArray) -> IntArray:
-        from ethan.baselines.semantic import unit_keys
-
         keys, countries = unit_keys(la, lo)
         vectors = to_unit_vectors(la, lo)
         out = np.full(la.size, -1, dtype=np.int64)
@@ -234,29 +230,11 @@ def nearest_cells(
     return out
 
 
-def build_partition(
-    lats: ArrayLike,
-    lons: ArrayLike,
-    *,
-    kind: Kind = "semantic",
-    max_count: int = 1000,
-    min_count: int = 50,
-    **options: Any,
-) -> tuple[Partition, IntArray]:
-    """Build a partition of the training points; returns it and each point's cell (-1 for a
-    point in a dropped cell)."""
-    la = np.asarray(lats, dtype=np.float64).reshape(-1)
-    lo = np.asarray(lons, dtype=np.float64).reshape(-1)
-    if la.shape != lo.shape:
-        raise ConfigError(f"lats and lons differ in length: {la.size} != {lo.size}")
-    if la.size == 0:
-        raise ConfigError("no training points to build geocells from")
-    if kind == "s2":
-        from ethan.baselines.planet import s2_partition
+def unit_keys(lats: FloatArray, lons: FloatArray) -> tuple[list[str], list[str]]:
+    """The semantic unit key ("CC|region") and country code ("" at sea) of each point."""
+    from ethan.geocode import reverse_many
 
-        return s2_partition(la, lo, max_count=max_count, min_count=min_count, **options)
-    if kind == "semantic":
-        from ethan.baselines.semantic import semantic_partition
-
-        return semantic_partition(la, lo, max_count=max_count, min_count=min_count, **options)
-    raise ConfigError(f"unknown geocell kind {kind!r}: choose s2 or semantic")
+    places = reverse_many(lats, lons)
+    countries = [p.country_code or SEA for p in places]
+    keys = [f"{cc}|{p.region or ''}" for cc, p in zip(countries, places, strict=True)]
+    return keys, countries

@@ -25,8 +25,9 @@ from ethan.baselines.embeddings import (
     create_encoder,
     embed_images,
 )
-from ethan.baselines.geocells import Kind, Partition, build_partition
+from ethan.baselines.geocells import Kind, Partition
 from ethan.baselines.outputs import Item, Point, error_prediction, to_predictions
+from ethan.baselines.partitions import build_partition
 from ethan.baselines.planet import Small
 from ethan.baselines.retrieval import RERANK
 from ethan.errors import ConfigError

@@ -25,22 +25,20 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from ethan.baselines.geocells import SEA, Cell, IntArray, Partition, Split, spherical_mean
+from ethan.baselines.geocells import (
+    SEA,
+    Cell,
+    IntArray,
+    Partition,
+    Split,
+    spherical_mean,
+    unit_keys,
+)
 from ethan.errors import ConfigError
 from ethan.geo import FloatArray, haversine_km, to_unit_vectors
 
 Rows = NDArray[np.intp]
 KMEANS_ITERATIONS = 12
-
-
-def unit_keys(lats: FloatArray, lons: FloatArray) -> tuple[list[str], list[str]]:
-    """The unit key ("CC|region") and country code ("" at sea) of each point."""
-    from ethan.geocode import reverse_many
-
-    places = reverse_many(lats, lons)
-    countries = [p.country_code or SEA for p in places]
-    keys = [f"{cc}|{p.region or ''}" for cc, p in zip(countries, places, strict=True)]
-    return keys, countries
 
 
 def semantic_partition(

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
 
-from ethan import __version__
+from ethan.version import __version__
 
 app = typer.Typer(
     help="Geolocate photos with vision-language models that reason like GeoGuessr experts.",

@@ -128,7 +128,7 @@ def cells_command(
     """Build PlaNet (s2) or PIGEON-style (semantic) geocells from a manifest's points."""
     import numpy as np
 
-    from ethan.baselines.geocells import build_partition
+    from ethan.baselines.partitions import build_partition
     from ethan.eval.datasets import load_dataset
 
     with _errors():

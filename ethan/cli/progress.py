@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import typer
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
     ProgressColumn,
     Task,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -15,8 +23,14 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from ethan.cli.app import err
+from ethan.cli.app import err, fail
+from ethan.errors import EthanError, NothingToDoError
+from ethan.runs import RunObserver
 from ethan.summary import RunSummary
+from ethan.types import Prediction
+
+if TYPE_CHECKING:
+    from ethan.eval.datasets import Dataset
 
 
 class _RateColumn(ProgressColumn):
@@ -65,3 +79,80 @@ def print_summary(summary: RunSummary, title: str = "ethan locate") -> None:
         for reason, count in summary.failures.most_common(10):
             reasons.add_row(reason, str(count))
         err.print(reasons)
+
+
+class ProgressObserver(RunObserver):
+    """Draws a run's progress bar and, once it ends, its summary table."""
+
+    def __init__(self, label: str, title: str) -> None:
+        self.summary = RunSummary()
+        self.title = title
+        self._progress = batch_progress(label)
+        self._task: TaskID | None = None
+        self._closed = False
+
+    def loaded(self, dataset: Dataset) -> None:
+        if not dataset.problems:
+            return
+        err.print(f"[yellow]{len(dataset.problems)} row(s) skipped[/yellow] in {dataset.source}:")
+        for problem in dataset.problems[:20]:
+            err.print(f"  line {problem.line}: {escape(problem.reason)}", highlight=False)
+        if len(dataset.problems) > 20:
+            err.print(f"  ... and {len(dataset.problems) - 20} more")
+
+    def started(self, total: int, skipped: int) -> None:
+        self.summary.skipped = skipped
+        self._progress.start()
+        self._task = self._progress.add_task("run", total=total, stats="")
+
+    def finished(self, prediction: Prediction) -> None:
+        self.summary.add(prediction)
+        if self._task is not None:
+            self._progress.update(self._task, advance=1, stats=status_line(self.summary))
+
+    def close(self) -> None:
+        """Stop the bar and print the summary (once)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._progress.stop()
+        if self._task is not None:
+            print_summary(self.summary, self.title)
+
+
+@dataclass
+class Outcome:
+    #: why the run stopped early (a budget), for the exit code
+    stopped: str | None = None
+
+
+@contextmanager
+def finish_run(observer: ProgressObserver) -> Iterator[Outcome]:
+    """Run a command's body and turn how it ended into messages and the exit code:
+    0 done, 1 nothing could be processed, 2 a setup error, 3 a budget, 130 Ctrl-C."""
+    outcome = Outcome()
+    try:
+        yield outcome
+    except KeyboardInterrupt:
+        observer.close()
+        err.print(
+            "[yellow]interrupted[/yellow]: every finished image is saved; "
+            "run again with --resume to continue"
+        )
+        raise typer.Exit(130) from None
+    except NothingToDoError as exc:
+        observer.close()
+        fail(str(exc), code=1)
+    except EthanError as exc:
+        observer.close()
+        fail(str(exc))
+    observer.close()
+    if outcome.stopped:
+        err.print(
+            f"[yellow]{escape(outcome.stopped)}[/yellow]: every finished image is saved; "
+            "raise the limit and run again with --resume to continue"
+        )
+        raise typer.Exit(3)
+    summary = observer.summary
+    if summary.total and summary.statuses["error"] == summary.total:
+        raise typer.Exit(1)

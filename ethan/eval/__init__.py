@@ -29,7 +29,7 @@ from ethan.eval.metrics import (
 )
 from ethan.eval.reference import prior_medoid, random_city
 from ethan.eval.report import write_report
-from ethan.eval.runner import match_records, read_scored, run_predictions, score_run
+from ethan.eval.runner import Evaluation, evaluate, match_records, read_scored, score_run
 
 __all__ = [
     "MAX_KM",
@@ -37,6 +37,7 @@ __all__ = [
     "THRESHOLDS_KM",
     "Comparison",
     "Dataset",
+    "Evaluation",
     "ExternalCSVError",
     "Metrics",
     "PairStats",
@@ -47,6 +48,7 @@ __all__ = [
     "comparison_csv",
     "comparison_markdown",
     "distances_km",
+    "evaluate",
     "geoscore",
     "load_dataset",
     "load_external_csv",
@@ -55,7 +57,6 @@ __all__ = [
     "random_city",
     "read_scored",
     "records_from_points",
-    "run_predictions",
     "score",
     "score_run",
     "write_report",

@@ -8,63 +8,131 @@ read when scoring: the model is given nothing but the image.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
 import os
 import tempfile
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ethan import __version__
-from ethan.eval.datasets import Dataset, Sample
+from ethan.errors import ConfigError, NothingToDoError
+from ethan.eval.datasets import Dataset, Sample, load_dataset
 from ethan.eval.metrics import THRESHOLDS_KM, Metrics, Record, score
 from ethan.identity import image_key
-from ethan.pipeline import Geolocator
-from ethan.results import PredictionWriter, read_predictions
+from ethan.results import PredictionWriter, read_predictions, write_atomic
+from ethan.runs import SPEC_FILE, RunObserver, RunResult, build_geolocator, drive
+from ethan.spec import RunSpec
 from ethan.types import Prediction, Status
+from ethan.version import __version__
 
 PREDICTIONS = "predictions.jsonl"
 SCORED = "scored.csv"
 METRICS = "metrics.json"
 
 
-async def run_predictions(
-    dataset: Dataset,
-    geo: Geolocator,
-    run_dir: Path,
+@dataclass
+class Evaluation:
+    """What :func:`evaluate` did: the metrics, the run folder, the dataset and the run."""
+
+    metrics: Metrics
+    run_dir: Path
+    dataset: Dataset
+    run: RunResult | None = None
+
+    @property
+    def stopped(self) -> str | None:
+        return self.run.stopped if self.run is not None else None
+
+
+def evaluate(
+    spec: RunSpec,
     *,
     resume: bool = False,
     overwrite: bool = False,
-    concurrency: int = 8,
-    on_prediction: Callable[[Prediction], None] | None = None,
-    on_start: Callable[[int, int], None] | None = None,
-) -> Path:
-    """Locate every image of the dataset not yet in ``run_dir/predictions.jsonl``.
+    predictions: Path | None = None,
+    observer: RunObserver | None = None,
+) -> Evaluation:
+    """Run ``spec`` over ``spec.dataset`` into the run folder ``spec.out`` and score it.
 
-    ``on_start(todo, skipped)`` is called once the resumed file has been read.
+    With ``predictions`` nothing is called: that file is scored instead. The folder gets
+    ``run.yaml`` (replay it with ``ethan eval --config``), ``predictions.jsonl``,
+    ``metrics.json``, ``scored.csv`` and the report.
     """
+    observer = observer or RunObserver()
+    if spec.dataset is None:
+        raise ConfigError("an evaluation needs a dataset: a manifest (spec.dataset.manifest)")
+    if spec.out is None:
+        raise ConfigError("an evaluation needs a run folder to write (--out, spec.out)")
+    d = spec.dataset
+    dataset = load_dataset(
+        d.manifest,
+        images_root=d.images_root,
+        preset=d.preset,
+        truth=d.truth,
+        limit=d.limit,
+        sample=d.sample,
+        seed=d.sample_seed,
+    )
+    observer.loaded(dataset)
+    if not dataset.samples:
+        raise NothingToDoError(f"the dataset has no usable rows ({dataset.source})")
+    run_dir = spec.out
     run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / PREDICTIONS
-    with PredictionWriter(path, resume=resume, overwrite=overwrite) as writer:
-        todo = [s for s in dataset.samples if s.id not in writer.done]
-        if on_start is not None:
-            on_start(len(todo), len(dataset.samples) - len(todo))
-        ids: dict[str, deque[str]] = defaultdict(deque)
-        for sample in todo:
-            ids[image_key(sample.image)].append(sample.id)
-        try:
-            async for prediction in geo.locate_many(
-                (s.image for s in todo), concurrency=concurrency
-            ):
-                prediction.id = ids[prediction.image].popleft()
-                writer.write(prediction)
-                if on_prediction is not None:
-                    on_prediction(prediction)
-        finally:
-            await geo.aclose()
-    return path
+    spec.save(run_dir / SPEC_FILE)
+    config: dict[str, Any] = {
+        **spec.to_data()["settings"],
+        **spec.to_data()["dataset"],
+        "backend": spec.backend.name,
+        "n_images": len(dataset),
+    }
+    run = None
+    if predictions is None:
+        run = asyncio.run(_run_dataset(spec, dataset, resume, overwrite, observer))
+        config.update(
+            model=run.model,
+            backend_identity=run.backend_identity,
+            concurrency=spec.concurrency,
+            stopped_by_budget=run.stopped is not None,
+        )
+    else:
+        config["scored_file"] = str(predictions)
+    config["spec"] = spec.to_data()
+    metrics = score_run(
+        run_dir,
+        dataset,
+        config,
+        predictions=predictions,
+        thresholds=spec.scoring.thresholds_km,
+        bootstrap=spec.scoring.bootstrap,
+        seed=spec.scoring.bootstrap_seed,
+    )
+    return Evaluation(metrics=metrics, run_dir=run_dir, dataset=dataset, run=run)
+
+
+async def _run_dataset(
+    spec: RunSpec, dataset: Dataset, resume: bool, overwrite: bool, observer: RunObserver
+) -> RunResult:
+    geo = build_geolocator(spec)
+    result = RunResult(spec=spec, out=spec.out, model=geo.backend.model)
+    result.backend_identity = geo.backend.identity()
+    path = Path(spec.out or ".") / PREDICTIONS
+    try:
+        with PredictionWriter(path, resume=resume, overwrite=overwrite) as writer:
+            todo = [s for s in dataset.samples if s.id not in writer.done]
+            result.summary.skipped = len(dataset.samples) - len(todo)
+            observer.started(len(todo), result.summary.skipped)
+            ids: dict[str, deque[str]] = defaultdict(deque)
+            for sample in todo:
+                ids[image_key(sample.image)].append(sample.id)
+            images = [s.image for s in todo]
+            await drive(geo, images, spec.concurrency, result, observer, writer, None, ids)
+    finally:
+        await geo.aclose()
+    return result
 
 
 def match_records(
@@ -131,7 +199,7 @@ def score_run(
         "bootstrap_seed": seed,
     }
     document = {**metrics.model_dump(mode="json"), "config": full_config}
-    _write_atomic(run_dir / METRICS, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    write_atomic(run_dir / METRICS, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     write_scored(run_dir / SCORED, records)
     if report:
         from ethan.eval.report import write_report
@@ -172,11 +240,3 @@ def read_scored(path: Path) -> list[Record]:
 
 def _cell(value: float | None) -> str:
     return "" if value is None else repr(value)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    with tempfile.NamedTemporaryFile(
-        "w", dir=path.parent, prefix=path.name, suffix=".tmp", delete=False, encoding="utf-8"
-    ) as fh:
-        fh.write(text)
-    os.replace(fh.name, path)

@@ -1,0 +1,206 @@
+"""Runs, owned by the library: a :class:`RunSpec` in, the same files the CLI writes out.
+
+>>> from ethan import RunSpec, locate_files, evaluate              # doctest: +SKIP
+>>> spec = RunSpec.load("runs/gpt-4o/run.yaml")                     # doctest: +SKIP
+>>> result = evaluate(spec.model_copy(update={"out": Path("runs/again")}))  # doctest: +SKIP
+
+:func:`locate_files` writes the predictions JSONL (resumable and locked) and saves the
+specification beside it as ``OUT.run.yaml``; :func:`evaluate` writes a run folder:
+``run.yaml``, ``predictions.jsonl``, ``metrics.json`` (metrics and provenance),
+``scored.csv`` and the report. A :class:`RunObserver` sees the run's progress; a budget that
+runs out ends the run cleanly (:attr:`RunResult.stopped`), and a Ctrl-C leaves every
+finished image saved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ethan.budget import Budget, BudgetExceededError
+from ethan.errors import NothingToDoError
+from ethan.identity import ImageInput, image_key
+from ethan.pipeline import Geolocator
+from ethan.remote import is_url
+from ethan.results import PredictionWriter
+from ethan.spec import RunSpec
+from ethan.summary import RunSummary
+from ethan.types import Prediction
+
+if TYPE_CHECKING:
+    from ethan.eval.datasets import Dataset
+
+SPEC_FILE = "run.yaml"
+
+
+class RunObserver:
+    """What a caller sees of a run (the CLI draws its progress bar from these)."""
+
+    def started(self, total: int, skipped: int) -> None:
+        """The images to do, once the resumed output has been read."""
+
+    def finished(self, prediction: Prediction) -> None:
+        """One image is done (and saved, when the run has an output)."""
+
+    def loaded(self, dataset: Dataset) -> None:
+        """An evaluation's dataset is read (its skipped rows are in ``dataset.problems``)."""
+
+
+@dataclass
+class RunResult:
+    spec: RunSpec
+    summary: RunSummary = field(default_factory=RunSummary)
+    out: Path | None = None
+    spec_path: Path | None = None
+    #: why the run ended before its last image (a spent budget); None when it finished
+    stopped: str | None = None
+    model: str | None = None
+    backend_identity: dict[str, Any] = field(default_factory=dict)
+
+
+def spec_path_for(out: Path) -> Path:
+    """Where ``ethan locate --out FILE`` saves its specification: ``FILE.run.yaml``."""
+    return out.with_name(out.name + ".run.yaml")
+
+
+def build_budget(spec: RunSpec) -> Budget | None:
+    b = spec.budget
+    budget = Budget(
+        max_requests=b.max_requests,
+        max_tokens=b.max_total_tokens,
+        max_cost=b.max_cost,
+        price_in=b.price_in,
+        price_out=b.price_out,
+    )
+    return budget if budget.limited() else None
+
+
+def build_geolocator(spec: RunSpec) -> Geolocator:
+    """The Geolocator a specification describes (also what each Ray actor builds)."""
+    from ethan.backends.base import create_backend
+    from ethan.geocode import create_geocoder
+
+    backend = create_backend(
+        spec.backend.name, spec.backend.model, **spec.backend.checked_options()
+    )
+    geocoder = None
+    name = spec.geocoder.name.strip().lower()
+    if name != "offline" or spec.geocoder.options:
+        geocoder_options = {k: _scalar(v) for k, v in spec.geocoder.options.items()}
+        geocoder = create_geocoder(spec.geocoder.name, **geocoder_options)
+    return Geolocator(
+        backend,
+        geocoder=geocoder,
+        cache=spec.cache,
+        budget=build_budget(spec),
+        **spec.settings.model_dump(),
+    )
+
+
+def gather_images(spec: RunSpec) -> list[ImageInput]:
+    """The images of ``spec.inputs``: files, folders walked recursively, URLs."""
+    from ethan.images import iter_image_files
+
+    paths = [p for p in spec.inputs if not is_url(p)]
+    urls = [p for p in spec.inputs if is_url(p)]
+    return [*iter_image_files(paths), *urls]
+
+
+async def alocate_files(
+    spec: RunSpec,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    observer: RunObserver | None = None,
+    sink: Callable[[Prediction], None] | None = None,
+    images: list[ImageInput] | None = None,
+) -> RunResult:
+    """Locate ``spec.inputs`` (or ``images``) into ``spec.out``; see :func:`locate_files`."""
+    observer = observer or RunObserver()
+    todo = images if images is not None else gather_images(spec)
+    if not todo:
+        raise NothingToDoError("no images found in the given paths")
+    geo = build_geolocator(spec)
+    result = RunResult(spec=spec, out=spec.out, model=geo.backend.model)
+    result.backend_identity = geo.backend.identity()
+    writer = None
+    if spec.out is not None:
+        writer = PredictionWriter(spec.out, resume=resume, overwrite=overwrite)
+    try:
+        if writer is not None:
+            writer.open()
+            result.spec_path = spec.save(spec_path_for(spec.out))  # type: ignore[arg-type]
+            before = len(todo)
+            todo = [image for image in todo if image_key(image) not in writer.done]
+            result.summary.skipped = before - len(todo)
+        observer.started(len(todo), result.summary.skipped)
+        await drive(geo, todo, spec.concurrency, result, observer, writer, sink)
+    finally:
+        if writer is not None:
+            writer.close()
+        await geo.aclose()
+    return result
+
+
+async def drive(
+    geo: Geolocator,
+    images: Sequence[ImageInput],
+    concurrency: int,
+    result: RunResult,
+    observer: RunObserver,
+    writer: PredictionWriter | None,
+    sink: Callable[[Prediction], None] | None,
+    ids: dict[str, deque[str]] | None = None,
+) -> None:
+    try:
+        async for prediction in geo.locate_many(images, concurrency=concurrency):
+            if ids is not None:
+                prediction.id = ids[prediction.image].popleft()
+            if writer is not None:
+                writer.write(prediction)
+            if sink is not None:
+                sink(prediction)
+            result.summary.add(prediction)
+            observer.finished(prediction)
+    except BudgetExceededError as exc:
+        result.stopped = str(exc)
+
+
+def locate_files(
+    spec: RunSpec,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    observer: RunObserver | None = None,
+    sink: Callable[[Prediction], None] | None = None,
+) -> RunResult:
+    """Locate the images of ``spec.inputs``.
+
+    With ``spec.out`` each prediction is appended to that JSONL file (``resume`` skips the
+    images it holds; an existing file is kept unless ``overwrite``) and the specification is
+    saved as ``OUT.run.yaml``; ``sink`` also receives every prediction.
+    """
+    return asyncio.run(
+        alocate_files(spec, resume=resume, overwrite=overwrite, observer=observer, sink=sink)
+    )
+
+
+def _scalar(value: Any) -> Any:
+    """A flag's text as the int, float or bool it spells, else the text itself."""
+    if not isinstance(value, str):
+        return value
+    lowered = value.strip().lower()
+    if lowered in ("true", "yes", "on"):
+        return True
+    if lowered in ("false", "no", "off"):
+        return False
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            continue
+    return value

@@ -1,0 +1,460 @@
+"""A run as data: one pydantic specification, declared once.
+
+:class:`RunSpec` holds everything that decides a run's answers — the backend and its typed
+options, how to ask (:class:`Settings`), the geocoder, the budget, the inputs or the dataset,
+how to score, where to write. Each option and its default is written here and nowhere else:
+the command-line flags are generated from these fields (:mod:`ethan.cli.flags`), the saved
+``run.yaml`` is their dump, and ``--config run.yaml`` reads it back.
+
+Secrets (API keys, tokens, passwords) are never written: :meth:`RunSpec.to_yaml` drops every
+option whose name says it is one. The package version and the prompt template's content
+hash are written with the specification so a run can be traced and replayed.
+
+>>> spec = RunSpec.model_validate({"backend": {"name": "replay",
+...     "options": {"responses": "answers.csv"}}, "settings": {"template": "cot"}})
+>>> spec.settings.template
+'cot'
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from ethan.errors import ConfigError, EthanError
+
+Method = Literal["medoid", "top", "mean", "cluster"]
+Truth = Literal["manifest", "exif"]
+Engine = Literal["local"]
+
+#: Option names that hold a secret: never saved, never logged.
+SECRET = re.compile(r"(api[_-]?key|token|secret|password|passwd|auth|credential)", re.I)
+
+MODEL_PANEL = "Model and prompt"
+GEO_PANEL = "Geocoding"
+BUDGET_PANEL = "Budget"
+DATA_PANEL = "Dataset"
+SCORE_PANEL = "Scoring"
+RUN_PANEL = "Run"
+
+
+def cli(
+    panel: str,
+    *,
+    flag: str | None = None,
+    short: str | None = None,
+    pairs: bool = False,
+    hidden: bool = False,
+) -> dict[str, Any]:
+    """How a field appears on the command line (read by :mod:`ethan.cli.flags`).
+
+    ``flag`` overrides the name (``--field-name`` by default), ``pairs`` makes a dict field
+    a repeatable ``KEY=VALUE`` flag, ``hidden`` keeps a field off the command line.
+    """
+    return {"cli": {"panel": panel, "flag": flag, "short": short, "pairs": pairs, "hidden": hidden}}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class Settings(_Section):
+    """How to ask and how to combine the answers."""
+
+    template: str = Field(
+        default="gps",
+        description="Prompt template name or .j2 file.",
+        json_schema_extra=cli(MODEL_PANEL),
+    )
+    template_dirs: list[Path] = Field(
+        default_factory=list,
+        description="Extra folder of templates.",
+        json_schema_extra=cli(MODEL_PANEL, flag="--template-dir"),
+    )
+    variables: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Template variable KEY=VALUE (e.g. top_k=5).",
+        json_schema_extra=cli(MODEL_PANEL, flag="--var", pairs=True),
+    )
+    candidates: Path | None = Field(
+        default=None,
+        description="Predictions file of a baseline (ethan baseline predict, GeoCLIP...): each "
+        "image's top-k go to the prompt's 'candidates' (try --template candidates).",
+        json_schema_extra=cli(MODEL_PANEL),
+    )
+    shots: int = Field(
+        default=0,
+        ge=0,
+        description="Few-shot exemplars to include.",
+        json_schema_extra=cli(MODEL_PANEL),
+    )
+    fewshot_set: str = Field(
+        default="default",
+        description="Few-shot set name or file.",
+        json_schema_extra=cli(MODEL_PANEL),
+    )
+    samples: int = Field(
+        default=1,
+        ge=1,
+        description="Answers to sample per image.",
+        json_schema_extra=cli(MODEL_PANEL),
+    )
+    temperature: float | None = Field(
+        default=None, ge=0, description="Sampling temperature.", json_schema_extra=cli(MODEL_PANEL)
+    )
+    max_tokens: int | None = Field(
+        default=2048, ge=1, description="Answer length limit.", json_schema_extra=cli(MODEL_PANEL)
+    )
+    seed: int | None = Field(
+        default=None,
+        description="Sampling seed, where supported.",
+        json_schema_extra=cli(MODEL_PANEL),
+    )
+    structured: bool = Field(
+        default=True,
+        description="Ask the server for JSON following the answer schema.",
+        json_schema_extra=cli(MODEL_PANEL),
+    )
+    max_side: int = Field(
+        default=1024,
+        ge=64,
+        description="Downscale images to this side.",
+        json_schema_extra=cli(MODEL_PANEL),
+    )
+    aggregate: Method = Field(
+        default="medoid",
+        description="How hypotheses become one point.",
+        json_schema_extra=cli(MODEL_PANEL),
+    )
+    last_resort: bool = Field(
+        default=True,
+        description="Without a final answer, use the place the reasoning names most "
+        "(marked source=mentioned).",
+        json_schema_extra=cli(GEO_PANEL),
+    )
+
+
+class BackendSpec(_Section):
+    """Which model answers, and the backend's own options (validated by its ``Options``)."""
+
+    name: str = Field(
+        default="openai",
+        description="Backend: openai, replay, llama-cpp, or a plugin's (entry point "
+        "group 'ethan.backends').",
+        json_schema_extra=cli(MODEL_PANEL, flag="--backend"),
+    )
+    model: str | None = Field(
+        default=None,
+        description="Model name on the backend [openai: gpt-4o].",
+        json_schema_extra=cli(MODEL_PANEL, flag="--model"),
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Backend option KEY=VALUE (checked against the backend's options).",
+        json_schema_extra=cli(MODEL_PANEL, flag="--option", short="-o", pairs=True),
+    )
+
+    def options_model(self) -> type[BaseModel]:
+        from ethan.backends.base import backend_options_model
+
+        return backend_options_model(self.name)
+
+    def checked_options(self, *, as_json: bool = False) -> dict[str, Any]:
+        """The options, validated by the backend's ``Options`` (only those that were set)."""
+        model = self.options_model()
+        known = sorted(model.model_fields)
+        unknown = sorted(set(self.options) - set(known))
+        if unknown:
+            raise ConfigError(
+                f"unknown option(s) for the {self.name} backend: {', '.join(unknown)}; "
+                f"valid options: {', '.join(known) or 'none'}"
+            )
+        try:
+            validated = model.model_validate(self.options)
+        except ValidationError as exc:
+            raise ConfigError(describe(exc, f"{self.name} backend option ")) from None
+        dumped = validated.model_dump(exclude_unset=True, mode="json" if as_json else "python")
+        return {k: v for k, v in dumped.items() if k in self.options}
+
+
+class GeocoderSpec(_Section):
+    name: str = Field(
+        default="offline",
+        description="offline, a geopy service (nominatim, photon, pelias, arcgis, googlev3...) "
+        "or a chain like offline,nominatim.",
+        json_schema_extra=cli(GEO_PANEL, flag="--geocoder"),
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="KEY=VALUE for the geocoder: domain, scheme, api_key, user_agent, timeout, "
+        "min_delay_seconds, broad=medoid|centroid, min_city_population=1000...",
+        json_schema_extra=cli(GEO_PANEL, flag="--geocoder-option", short="-g", pairs=True),
+    )
+
+
+class BudgetSpec(_Section):
+    max_requests: int | None = Field(
+        default=None, ge=1, description="Stop after this many model calls.",
+        json_schema_extra=cli(BUDGET_PANEL),
+    )  # fmt: skip
+    max_total_tokens: int | None = Field(
+        default=None, ge=1, description="Stop once this many tokens are used.",
+        json_schema_extra=cli(BUDGET_PANEL),
+    )  # fmt: skip
+    max_cost: float | None = Field(
+        default=None, gt=0, description="Stop once this many US$ are spent.",
+        json_schema_extra=cli(BUDGET_PANEL),
+    )  # fmt: skip
+    price_in: float | None = Field(
+        default=None, ge=0, description="$ per million input tokens.",
+        json_schema_extra=cli(BUDGET_PANEL),
+    )  # fmt: skip
+    price_out: float | None = Field(
+        default=None, ge=0, description="$ per million output tokens.",
+        json_schema_extra=cli(BUDGET_PANEL),
+    )  # fmt: skip
+
+
+class DatasetSpec(_Section):
+    """The benchmark an ``eval`` run goes over (the manifest is the command's argument)."""
+
+    manifest: Path = Field(
+        description="Manifest CSV/JSONL, or a photo folder with --truth exif.",
+        json_schema_extra=cli(DATA_PANEL, hidden=True),
+    )
+    images_root: Path | None = Field(
+        default=None,
+        description="Folder the manifest's image names are in.",
+        json_schema_extra=cli(DATA_PANEL),
+    )
+    preset: str | None = Field(
+        default=None, description="Manifest layout (im2gps3k, yfcc4k, osv5m...).",
+        json_schema_extra=cli(DATA_PANEL),
+    )  # fmt: skip
+    truth: Truth = Field(
+        default="manifest", description="Where the true coordinates come from.",
+        json_schema_extra=cli(DATA_PANEL),
+    )  # fmt: skip
+    limit: int | None = Field(
+        default=None, ge=1, description="Keep the first N images.",
+        json_schema_extra=cli(DATA_PANEL),
+    )  # fmt: skip
+    sample: int | None = Field(
+        default=None, ge=1, description="Draw N images at random (--sample-seed).",
+        json_schema_extra=cli(DATA_PANEL),
+    )  # fmt: skip
+    sample_seed: int = Field(
+        default=0, description="Seed for --sample.", json_schema_extra=cli(DATA_PANEL)
+    )
+
+
+class ScoringSpec(_Section):
+    thresholds_km: list[float] = Field(
+        default_factory=lambda: [1.0, 25.0, 200.0, 750.0, 2500.0],
+        description="Accuracy thresholds in km (repeatable).",
+        json_schema_extra=cli(SCORE_PANEL, flag="--threshold"),
+    )
+    bootstrap: int = Field(
+        default=1000, ge=0, description="Bootstrap resamples for CIs.",
+        json_schema_extra=cli(SCORE_PANEL),
+    )  # fmt: skip
+    bootstrap_seed: int = Field(
+        default=0, description="Seed of the bootstrap.", json_schema_extra=cli(SCORE_PANEL)
+    )
+
+
+class Provenance(_Section):
+    """Written with every saved specification; ignored when one is read back."""
+
+    ethan_version: str = ""
+    template_sha256: str | None = None
+    fewshot_sha256: str | None = None
+    saved_at: str = ""
+
+
+class RunSpec(_Section):
+    """Everything that decides a run. ``ethan locate/eval`` build one from flags and
+    ``--config``; :func:`ethan.locate_files` and :func:`ethan.evaluate` take one."""
+
+    backend: BackendSpec = Field(default_factory=BackendSpec)
+    settings: Settings = Field(default_factory=Settings)
+    geocoder: GeocoderSpec = Field(default_factory=GeocoderSpec)
+    budget: BudgetSpec = Field(default_factory=BudgetSpec)
+    cache: bool = Field(
+        default=True, description="Use the on-disk response cache.",
+        json_schema_extra=cli(RUN_PANEL),
+    )  # fmt: skip
+    concurrency: int = Field(
+        default=8, ge=1, description="Images in flight at once.", json_schema_extra=cli(RUN_PANEL)
+    )
+    engine: Engine = Field(
+        default="local", description="Where the run executes.", json_schema_extra=cli(RUN_PANEL)
+    )
+    inputs: list[str] = Field(
+        default_factory=list,
+        description="Image files, folders or http(s) URLs (ethan locate).",
+        json_schema_extra=cli(RUN_PANEL, hidden=True),
+    )
+    dataset: DatasetSpec | None = None
+    scoring: ScoringSpec = Field(default_factory=ScoringSpec)
+    out: Path | None = Field(
+        default=None,
+        description="Output: the predictions JSONL (locate) or the run folder (eval).",
+        json_schema_extra=cli(RUN_PANEL),
+    )
+    provenance: Provenance | None = Field(
+        default=None, json_schema_extra=cli(RUN_PANEL, hidden=True)
+    )
+
+    @field_validator("inputs", mode="before")
+    @classmethod
+    def _inputs_as_text(cls, value: Any) -> Any:
+        if isinstance(value, (str, Path)):
+            return [str(value)]
+        return [str(v) for v in value] if isinstance(value, list | tuple) else value
+
+    # -- reading and writing ---------------------------------------------------------------
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any], *, where: str = "") -> RunSpec:
+        """Validate a specification; a bad field is a :class:`ConfigError` naming it."""
+        try:
+            spec = cls.model_validate(dict(data))
+        except ValidationError as exc:
+            raise ConfigError(describe(exc, "", where)) from None
+        spec.backend.checked_options()
+        return spec
+
+    @classmethod
+    def load(cls, path: str | Path) -> RunSpec:
+        """Read a saved (or hand-written) ``run.yaml``."""
+        return cls.parse(read_yaml(Path(path)), where=str(path))
+
+    def to_data(self) -> dict[str, Any]:
+        """The specification as plain data, secrets removed."""
+        data = self.model_dump(mode="json", exclude={"provenance"})
+        data["backend"]["options"] = self.backend.checked_options(as_json=True)
+        scrubbed: dict[str, Any] = scrub(data)
+        return scrubbed
+
+    def to_yaml(self) -> str:
+        data = self.to_data()
+        data["provenance"] = self.provenance_now().model_dump(mode="json")
+        header = "# ethan run specification; replay it with --config (secrets are not saved)\n"
+        return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the specification atomically; returns the path."""
+        from ethan.results import write_atomic
+
+        target = Path(path)
+        write_atomic(target, self.to_yaml())
+        return target
+
+    def provenance_now(self) -> Provenance:
+        from ethan.version import __version__
+
+        return Provenance(
+            ethan_version=__version__,
+            template_sha256=_template_hash(self.settings),
+            fewshot_sha256=_fewshot_hash(self.settings),
+            saved_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        )
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"--config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of settings, not {type(data).__name__}")
+    data.pop("provenance", None)
+    return data
+
+
+def scrub(value: Any) -> Any:
+    """``value`` without any mapping entry whose key names a secret or holds one."""
+    if isinstance(value, Mapping):
+        return {
+            k: scrub(v)
+            for k, v in value.items()
+            if not SECRET.search(str(k)) and not isinstance(v, SecretStr)
+        }
+    if isinstance(value, list):
+        return [scrub(v) for v in value]
+    return value
+
+
+def describe(exc: ValidationError, prefix: str = "", where: str = "") -> str:
+    """A pydantic error as one line per bad field, with the allowed values where known."""
+    lines = []
+    for error in exc.errors():
+        field = ".".join(str(p) for p in error["loc"]) or "(root)"
+        message = error["msg"]
+        context = error.get("ctx") or {}
+        if "expected" in context:
+            message = f"must be one of {context['expected']}"
+        if error["type"] == "extra_forbidden":
+            message = "is not a known setting"
+            message += _known_fields(error["loc"])
+        given = error.get("input")
+        quiet = isinstance(given, dict | list) or error["type"] == "missing"
+        shown = "" if quiet else f" (got {given!r})"
+        lines.append(f"{prefix}{field}: {message}{shown}")
+    source = f" in {where}" if where else ""
+    return f"invalid setting{source}: " + "; ".join(lines)
+
+
+def _known_fields(loc: tuple[int | str, ...]) -> str:
+    model: type[BaseModel] = RunSpec
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None) if field else None
+        inner = [a for a in getattr(annotation, "__args__", (annotation,)) if isinstance(a, type)]
+        models = [a for a in inner if issubclass(a, BaseModel)]
+        if not models:
+            return ""
+        model = models[0]
+    return f"; known: {', '.join(model.model_fields)}"
+
+
+def _template_hash(settings: Settings) -> str | None:
+    """sha256 of the template's text (and its system companion), when it can be found."""
+    try:
+        from ethan.prompts import template_files
+
+        files = template_files(settings.template, settings.template_dirs)
+    except EthanError:
+        return None
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _fewshot_hash(settings: Settings) -> str | None:
+    if not settings.shots:
+        return None
+    try:
+        from ethan.fewshot import fewshot_file
+
+        return hashlib.sha256(fewshot_file(settings.fewshot_set).read_bytes()).hexdigest()
+    except (EthanError, OSError):
+        return None
