@@ -44,6 +44,7 @@ def _places() -> dict[str, tuple[float, float, str]]:
 class _Handler(BaseHTTPRequestHandler):
     places: ClassVar[dict[str, tuple[float, float, str]]] = {}
     requests: ClassVar[list[str]] = []
+    arrivals: ClassVar[list[float]] = []
     delay_s = 0.0
     fail = False
 
@@ -51,6 +52,7 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlparse(self.path)
         query = parse_qs(url.query).get("q", [""])[0]
         type(self).requests.append(f"{url.path}?{query}")
+        type(self).arrivals.append(time.monotonic())
         if self.fail:
             self._send(503, {"error": "overloaded"})
             return
@@ -93,6 +95,7 @@ class _Handler(BaseHTTPRequestHandler):
 def server() -> Iterator[str]:
     _Handler.places = _places()
     _Handler.requests = []
+    _Handler.arrivals = []
     _Handler.delay_s = 0.0
     _Handler.fail = False
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
@@ -227,3 +230,62 @@ def test_cache_file(tmp_path: Path) -> None:
     cache.put("s", "q", {"lat": 1.0, "lon": 2.0, "name": "x"})
     assert cache.get("s", "q") == (True, {"lat": 1.0, "lon": 2.0, "name": "x"})
     cache.close()
+
+
+def test_lookups_for_different_images_overlap_within_the_rate_limit(
+    server: str, tmp_path: Path
+) -> None:
+    """8 photos whose answers name only a city, each lookup 0.5 s on the server: with the
+    geocoder off the event loop they overlap, spaced by the rate limit, and the loop ticks."""
+    import asyncio
+
+    from ethan import Geolocator
+
+    images = sorted((TRUTH.parent / "images").glob("*.jpg"))[:8]
+    with TRUTH.open(encoding="utf-8", newline="") as f:
+        truth = {row["filename"]: row for row in csv.DictReader(f)}
+    answers = tmp_path / "answers.csv"
+    with answers.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["filename", "model_response"])
+        for image in images:
+            row = truth[image.name]
+            guess = {"city": row["city"], "country": row["country"]}
+            writer.writerow([image.name, json.dumps({"guesses": [guess]})])
+    _Handler.delay_s = 0.5
+    geocoder = create_geocoder(
+        "nominatim", domain=server, scheme="http", min_delay_seconds=0.05, cache=False
+    )
+    geo = Geolocator(
+        "replay", backend_options={"responses": answers}, geocoder=geocoder, cache=False
+    )
+    gaps: list[float] = []
+
+    async def main() -> tuple[int, float]:
+        done = asyncio.Event()
+
+        async def ticker() -> None:
+            last = time.perf_counter()
+            while not done.is_set():
+                await asyncio.sleep(0.02)
+                gaps.append(time.perf_counter() - last)
+                last = time.perf_counter()
+
+        tick = asyncio.create_task(ticker())
+        started = time.perf_counter()
+        ok = sum([p.ok async for p in geo.locate_many(images, concurrency=8)])
+        elapsed = time.perf_counter() - started
+        done.set()
+        await tick
+        await geo.aclose()
+        return ok, elapsed
+
+    ok, elapsed = asyncio.run(main())
+    assert ok == 8 and len(_Handler.requests) == 8
+    arrivals = _Handler.arrivals
+    overlapping = max(sum(a <= b < a + 0.5 for b in arrivals) for a in arrivals)
+    assert overlapping >= 4, f"at most {overlapping} lookups were in flight at once"
+    assert elapsed < 2.4, f"8 lookups of 0.5 s took {elapsed:.2f} s: they did not overlap"
+    spacing = [b - a for a, b in zip(_Handler.arrivals, _Handler.arrivals[1:], strict=False)]
+    assert min(spacing) >= 0.04, spacing  # geopy's RateLimiter still spaces the calls
+    assert max(gaps) < 0.25, f"the event loop stalled for {max(gaps):.2f} s"

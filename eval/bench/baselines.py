@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ethan.baselines.classifier import GeoCellClassifier, TrainConfig
-from ethan.baselines.geocells import build_partition
+from ethan.baselines.partitions import build_partition
 from ethan.baselines.synthetic import synthetic_set, town_points
 from ethan.geo import haversine_km
 from ethan.geocode import reverse_many
