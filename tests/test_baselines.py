@@ -13,7 +13,8 @@ pytest.importorskip("torch")
 pytest.importorskip("s2cell")
 
 from ethan.baselines.classifier import GeoCellClassifier, TrainConfig
-from ethan.baselines.geocells import Partition, build_partition
+from ethan.baselines.geocells import Partition
+from ethan.baselines.partitions import build_partition
 from ethan.baselines.outputs import Item
 from ethan.baselines.runs import predict_baseline
 from ethan.baselines.smoothing import (
