@@ -14,8 +14,8 @@ pytest.importorskip("s2cell")
 
 from ethan.baselines.classifier import GeoCellClassifier, TrainConfig
 from ethan.baselines.geocells import Partition
-from ethan.baselines.partitions import build_partition
 from ethan.baselines.outputs import Item
+from ethan.baselines.partitions import build_partition
 from ethan.baselines.runs import predict_baseline
 from ethan.baselines.smoothing import (
     haversine_targets,
