@@ -157,9 +157,8 @@ class Geolocator:
         started = time.perf_counter()
         source = await fetch_image(image) if is_url(image) else image
         prepared = await asyncio.to_thread(prepare_image, source, max_side=self.settings.max_side)
-        messages = await asyncio.to_thread(self._messages, prepared, key)
         config = self.generate_config()
-        digest = "" if self.cache is None else cache_key(self.backend.identity(), messages, config)
+        messages, digest = await asyncio.to_thread(self._messages_and_key, prepared, key, config)
         return ImageRequest(
             key=key,
             messages=messages,
@@ -182,7 +181,8 @@ class Geolocator:
 
     async def call(self, request: ImageRequest) -> tuple[ModelOutput, bool]:
         """The model's answer to the request, from the cache or the backend; says which."""
-        hit = self.cached(request)
+        # the cache is SQLite on disk: read and written on a worker thread, not the loop
+        hit = await asyncio.to_thread(self.cached, request) if self.cache is not None else None
         if hit is not None:
             return hit, True
         if self.budget is not None:
@@ -190,7 +190,8 @@ class Geolocator:
         output = await self.backend.generate(request.messages, request.config)
         if self.budget is not None:
             self.budget.record(output.usage)
-        self.store(request, output)
+        if self.cache is not None:
+            await asyncio.to_thread(self.store, request, output)
         return output, False
 
     async def finish(
@@ -283,6 +284,15 @@ class Geolocator:
             seed=s.seed,
             json_schema=_answer_schema() if s.structured else None,
         )
+
+    def _messages_and_key(
+        self, image: PreparedImage, key: str, config: GenerateConfig
+    ) -> tuple[list[Message], str]:
+        """The request's messages and its cache key (rendering and hashing: a worker's job)."""
+        messages = self._messages(image, key)
+        if self.cache is None:
+            return messages, ""
+        return messages, cache_key(self.backend.identity(), messages, config)
 
     def _messages(self, image: PreparedImage, key: str) -> list[Message]:
         s = self.settings
