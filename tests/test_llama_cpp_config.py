@@ -284,5 +284,5 @@ def test_without_llama_cpp_the_error_says_what_to_install(
 
     monkeypatch.setitem(sys.modules, "llama_cpp", None)  # as if not installed
     backend = LlamaCppBackend(str(gemma_270m()), n_ctx=777)  # files are checked, not loaded
-    with pytest.raises(MissingDependencyError, match=r"pip install 'ethan\[local\]'"):
+    with pytest.raises(MissingDependencyError, match=r"pip install 'ethan-geo\[local\]'"):
         backend.load()

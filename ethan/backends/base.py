@@ -133,7 +133,7 @@ def create_backend(name: str, **kwargs: Any) -> Backend:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        hint = f"pip install 'ethan[{extra}]'" if extra else "pip install ethan"
+        hint = f"pip install 'ethan-geo[{extra}]'" if extra else "pip install ethan-geo"
         raise MissingDependencyError(
             f"backend {name!r} needs a package that is not installed ({exc.name}); "
             f"install it with: {hint}"

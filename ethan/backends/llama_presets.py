@@ -99,7 +99,7 @@ def fetch_preset(preset: Preset) -> tuple[Path, Path]:
     except ImportError as exc:
         raise MissingDependencyError(
             f"model preset {preset.name!r} is downloaded with huggingface_hub, which is not "
-            "installed; install it with: pip install 'ethan[local]' "
+            "installed; install it with: pip install 'ethan-geo[local]' "
             "(or pass local files: --model PATH.gguf --mmproj PATH.gguf)"
         ) from exc
     cache = str(models_dir())

@@ -1,4 +1,4 @@
-"""Interactive HTML map of a run (folium, optional: ``pip install 'ethan[maps]'``)."""
+"""Interactive HTML map of a run (folium, optional: ``pip install 'ethan-geo[maps]'``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 from ethan.errors import MissingDependencyError
 from ethan.eval.metrics import Record, distances_km
 
-MAPS_HINT = "pip install 'ethan[maps]'"
+MAPS_HINT = "pip install 'ethan-geo[maps]'"
 MAX_HTML_POINTS = 5000  # larger runs show their first images only (the file stays small)
 
 

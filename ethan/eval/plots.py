@@ -1,7 +1,7 @@
 """Static figures of a run (matplotlib, Agg canvas, no pyplot state): the cumulative error
 distance and a world map of truth vs prediction.
 
-matplotlib is optional (``pip install 'ethan[plots]'``); without it the functions raise
+matplotlib is optional (``pip install 'ethan-geo[plots]'``); without it the functions raise
 :class:`~ethan.errors.MissingDependencyError`.
 """
 
@@ -24,7 +24,7 @@ from ethan.geo import FloatArray
 
 log = logging.getLogger(__name__)
 
-PLOTS_HINT = "pip install 'ethan[plots]'"
+PLOTS_HINT = "pip install 'ethan-geo[plots]'"
 _MIN_KM = 0.1  # left edge of the log axis; smaller errors are drawn there
 _TRUTH = "#1b7837"
 _GUESS = "#c51b7d"
