@@ -92,7 +92,7 @@ def default_backend(
     needed = [preset.model_file, preset.mmproj_file] if preset else [str(chosen)]
     if projector is not None:
         needed = [needed[0], str(projector)]
-    if importlib.util.find_spec("llama_cpp") is None:
+    if not _installed("llama_cpp"):
         raise _unavailable(
             chosen, needed, "the 'local' extra (llama-cpp-python) is not installed", preset
         )
@@ -128,6 +128,13 @@ def default_backend(
         soft_wrap=True,
     )
     return backend
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ValueError:  # in sys.modules as None: blocked
+        return False
 
 
 def _unavailable(

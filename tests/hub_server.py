@@ -70,7 +70,8 @@ class HubServer:
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     def gets(self) -> int:
-        return sum(1 for method, _ in self.requests if method == "GET")
+        """File downloads answered (the client may also ask the API other things)."""
+        return sum(1 for method, path in self.requests if method == "GET" and "/resolve/" in path)
 
     def __enter__(self) -> HubServer:
         self._thread.start()
