@@ -36,10 +36,13 @@ if TYPE_CHECKING:
         LlamaCppOptions,
         unload_models,
     )
+    from ethan.backends.ollama import OllamaBackend
     from ethan.backends.openai import OpenAIBackend, OpenAIOptions
     from ethan.backends.replay import ReplayBackend
     from ethan.baselines.candidates import Candidate, load_candidates
     from ethan.cache import ResponseCache
+    from ethan.card import emit_card, use_cards
+    from ethan.defaults import DefaultModelUnavailableError, default_applies, default_backend
     from ethan.errors import (
         AuthenticationError,
         BackendError,
@@ -96,6 +99,7 @@ _EXPORTS: dict[str, str] = {
     "ConfigError": "ethan.errors",
     "ContextTooSmallError": "ethan.backends.llama_cpp",
     "Dataset": "ethan.eval",
+    "DefaultModelUnavailableError": "ethan.defaults",
     "EthanError": "ethan.errors",
     "Gazetteer": "ethan.geocode",
     "GenerateConfig": "ethan.backends.base",
@@ -113,6 +117,7 @@ _EXPORTS: dict[str, str] = {
     "ModelAnswer": "ethan.types",
     "ModelOutput": "ethan.backends.base",
     "OfflineGeocoder": "ethan.geocode",
+    "OllamaBackend": "ethan.backends.ollama",
     "OnlineGeocoder": "ethan.geocode",
     "OpenAIBackend": "ethan.backends.openai",
     "OpenAIOptions": "ethan.backends.openai",
@@ -139,7 +144,10 @@ _EXPORTS: dict[str, str] = {
     "compare": "ethan.eval.compare",
     "create_backend": "ethan.backends.base",
     "create_geocoder": "ethan.geocode",
+    "default_applies": "ethan.defaults",
+    "default_backend": "ethan.defaults",
     "default_geocoder": "ethan.geocode",
+    "emit_card": "ethan.card",
     "iter_image_files": "ethan.images",
     "list_templates": "ethan.prompts",
     "load_candidates": "ethan.baselines.candidates",
@@ -153,6 +161,7 @@ _EXPORTS: dict[str, str] = {
     "reverse_many": "ethan.geocode",
     "score": "ethan.eval",
     "unload_models": "ethan.backends.llama_cpp",
+    "use_cards": "ethan.card",
 }
 
 
@@ -197,6 +206,7 @@ __all__ = [
     "ConfigError",
     "ContextTooSmallError",
     "Dataset",
+    "DefaultModelUnavailableError",
     "EthanError",
     "Gazetteer",
     "GenerateConfig",
@@ -214,6 +224,7 @@ __all__ = [
     "ModelAnswer",
     "ModelOutput",
     "OfflineGeocoder",
+    "OllamaBackend",
     "OnlineGeocoder",
     "OpenAIBackend",
     "OpenAIOptions",
@@ -241,7 +252,10 @@ __all__ = [
     "compare",
     "create_backend",
     "create_geocoder",
+    "default_applies",
+    "default_backend",
     "default_geocoder",
+    "emit_card",
     "iter_image_files",
     "list_templates",
     "load_candidates",
@@ -255,4 +269,5 @@ __all__ = [
     "reverse_many",
     "score",
     "unload_models",
+    "use_cards",
 ]
