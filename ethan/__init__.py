@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     )
     from ethan.eval import Dataset, Metrics, Record, Sample, load_dataset, score
     from ethan.eval.compare import compare
+    from ethan.eval.maps import write_prediction_map
     from ethan.geocode import (
         ChainGeocoder,
         Gazetteer,
@@ -162,6 +163,7 @@ _EXPORTS: dict[str, str] = {
     "score": "ethan.eval",
     "unload_models": "ethan.backends.llama_cpp",
     "use_cards": "ethan.card",
+    "write_prediction_map": "ethan.eval.maps",
 }
 
 
@@ -270,4 +272,5 @@ __all__ = [
     "score",
     "unload_models",
     "use_cards",
+    "write_prediction_map",
 ]

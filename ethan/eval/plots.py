@@ -89,7 +89,17 @@ def _percent_formatter() -> Any:
 
 
 def plot_world_map(records: Sequence[Record], path: Path) -> Path:
-    """Equirectangular world map: true points, predicted points and thin lines between."""
+    """Equirectangular world map: true points, predicted points and thin lines between
+    (the short way round: a line across the date line is cut there, see
+    :func:`error_segments`)."""
+    fig = world_map_figure(records)
+    fig.savefig(path)
+    return path
+
+
+def world_map_figure(records: Sequence[Record]) -> Any:
+    """The figure :func:`plot_world_map` saves (its error lines are ``ax.collections``'
+    :class:`~matplotlib.collections.LineCollection`)."""
     from matplotlib.collections import LineCollection, PolyCollection
 
     fig = _figure(12.0, 6.6)
@@ -128,8 +138,7 @@ def plot_world_map(records: Sequence[Record], path: Path) -> Path:
     ax.legend(loc="lower left", fontsize=8, framealpha=0.9)
     ax.set_title(f"Truth vs prediction ({int(ok.sum())} answered of {len(records)})")
     fig.tight_layout()
-    fig.savefig(path)
-    return path
+    return fig
 
 
 def _graticule(ax: Any) -> None:
