@@ -23,6 +23,7 @@ class Preset:
     description: str
 
 
+# fmt: off
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
@@ -73,6 +74,7 @@ PRESETS: dict[str, Preset] = {
         ),
     )
 }
+# fmt: on
 
 
 def preset_names() -> list[str]:
