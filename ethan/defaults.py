@@ -10,10 +10,13 @@ its F16 vision projector from ``ggml-org/Qwen2.5-VL-3B-Instruct-GGUF``: about 1.
   Gemma 3 4B, the other small preset of the same download size, reports MMMU 48.8,
   DocVQA 75.8 and TextVQA 57.8 in the Gemma 3 report. Reading signs, scripts and plates is
   the strongest clue in geolocation, and there Qwen2.5-VL leads by 20 points;
-* the 7-8B presets (Qwen2.5-VL 7B, MiniCPM-V 2.6, LLaVA) are better still but twice the
-  size (about 6 GB) and two to three times slower per answer on a CPU, too slow for a
-  first run; LLaVA-1.5/1.6 and Moondream2 score well below Qwen2.5-VL 3B on every one of
-  these benchmarks.
+* Qwen2.5-VL 7B and MiniCPM-V 2.6 (8B) score higher but are about twice the download
+  (6 GB) and twice the parameters, so about twice as slow per token on a CPU: too slow for
+  a first run. LLaVA-1.5/1.6 (7B, 13B) and Moondream2 (1.9B) report lower scores on these
+  benchmarks than Qwen2.5-VL 3B.
+
+(The figures are the ones published with the models; ethan's own accuracy on a benchmark
+is measured with ``ethan eval``.)
 
 ``ETHAN_DEFAULT_MODEL`` picks another preset (``gemma-3-4b``...) or a local GGUF file, with
 ``ETHAN_DEFAULT_MMPROJ`` for that file's projector; the arguments of :func:`default_backend`
