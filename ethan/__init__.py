@@ -3,104 +3,282 @@
 >>> from ethan import Geolocator                                  # doctest: +SKIP
 >>> geo = Geolocator("openai", model="gpt-4o")                     # doctest: +SKIP
 >>> prediction = geo.locate("photo.jpg")                            # doctest: +SKIP
+
+Every public name is imported on first use (module ``__getattr__``), so ``import ethan`` and
+``ethan --version`` stay fast: the OpenAI SDK, numpy, the geocoder... load when needed.
 """
 
-from ethan.aggregate import Aggregate, aggregate
-from ethan.backends.base import (
-    Backend,
-    Choice,
-    GenerateConfig,
-    ImagePart,
-    Message,
-    ModelOutput,
-    TextPart,
-    backend_names,
-    create_backend,
-    register_backend,
-)
-from ethan.backends.llama_cpp import (
-    ContextTooSmallError,
-    LlamaCppBackend,
-    LlamaCppOptions,
-    unload_models,
-)
-from ethan.backends.openai import OpenAIBackend, OpenAIOptions
-from ethan.backends.replay import ReplayBackend
-from ethan.baselines.candidates import load_candidates
-from ethan.cache import ResponseCache
-from ethan.errors import (
-    AuthenticationError,
-    BackendError,
-    ConfigError,
-    EthanError,
-    ImageError,
-    MissingAPIKeyError,
-    NothingToDoError,
-    TemplateError,
-)
-from ethan.eval import (
-    Dataset,
-    Evaluation,
-    Metrics,
-    Record,
-    Sample,
-    compare,
-    evaluate,
-    load_dataset,
-    score,
-)
-from ethan.eval.systems import compare_systems, load_systems
-from ethan.geocode import (
-    ChainGeocoder,
-    Gazetteer,
-    Geocoder,
-    OfflineGeocoder,
-    OnlineGeocoder,
-    Place,
-    Resolved,
-    ReverseGeocoder,
-    create_geocoder,
-    default_geocoder,
-    reverse,
-    reverse_many,
-)
-from ethan.identity import KeyIndex, image_key
-from ethan.images import PreparedImage, iter_image_files, prepare_image
-from ethan.parse import ParseResult, parse_answer
-from ethan.pipeline import Geolocator, ImageRequest
-from ethan.prompts import build_messages, list_templates, render_template
-from ethan.results import DoneKeys, PredictionWriter, read_predictions
-from ethan.runs import (
-    RunObserver,
-    RunResult,
-    alocate_files,
-    build_geolocator,
-    locate_files,
-)
-from ethan.spec import (
-    BackendSpec,
-    BudgetSpec,
-    DatasetSpec,
-    GeocoderSpec,
-    RunSpec,
-    ScoringSpec,
-    Settings,
-)
-from ethan.types import (
-    Candidate,
-    Clue,
-    ClueCategory,
-    Guess,
-    Hypothesis,
-    ModelAnswer,
-    PointSource,
-    Prediction,
-    Status,
-    Usage,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ethan.version import DISTRIBUTION as DIST_NAME
 from ethan.version import __version__
 
+if TYPE_CHECKING:
+    from ethan.aggregate import (
+        Aggregate,
+        aggregate,
+    )
+    from ethan.backends.base import (
+        Backend,
+        Choice,
+        GenerateConfig,
+        ImagePart,
+        Message,
+        ModelOutput,
+        TextPart,
+        backend_names,
+        create_backend,
+        register_backend,
+    )
+    from ethan.backends.llama_cpp import (
+        ContextTooSmallError,
+        LlamaCppBackend,
+        LlamaCppOptions,
+        unload_models,
+    )
+    from ethan.backends.ollama import (
+        OllamaBackend,
+    )
+    from ethan.backends.openai import (
+        OpenAIBackend,
+        OpenAIOptions,
+    )
+    from ethan.backends.replay import (
+        ReplayBackend,
+    )
+    from ethan.baselines.candidates import (
+        load_candidates,
+    )
+    from ethan.cache import (
+        ResponseCache,
+    )
+    from ethan.card import (
+        emit_card,
+        use_cards,
+    )
+    from ethan.defaults import (
+        DefaultModelUnavailableError,
+        default_applies,
+        default_backend,
+    )
+    from ethan.errors import (
+        AuthenticationError,
+        BackendError,
+        ConfigError,
+        EthanError,
+        ImageError,
+        MissingAPIKeyError,
+        NothingToDoError,
+        TemplateError,
+    )
+    from ethan.eval import (
+        Dataset,
+        Evaluation,
+        Metrics,
+        Record,
+        Sample,
+        evaluate,
+        load_dataset,
+        score,
+    )
+    from ethan.eval.compare import compare
+    from ethan.eval.maps import (
+        write_prediction_map,
+    )
+    from ethan.eval.systems import (
+        compare_systems,
+        load_systems,
+    )
+    from ethan.geocode import (
+        ChainGeocoder,
+        Gazetteer,
+        Geocoder,
+        OfflineGeocoder,
+        OnlineGeocoder,
+        Place,
+        Resolved,
+        ReverseGeocoder,
+        create_geocoder,
+        default_geocoder,
+        reverse_many,
+    )
+    from ethan.geocode.reverse import reverse
+    from ethan.identity import (
+        KeyIndex,
+        image_key,
+    )
+    from ethan.images import (
+        PreparedImage,
+        iter_image_files,
+        prepare_image,
+    )
+    from ethan.parse import (
+        ParseResult,
+        parse_answer,
+    )
+    from ethan.pipeline import (
+        Geolocator,
+        ImageRequest,
+    )
+    from ethan.prompts import (
+        build_messages,
+        list_templates,
+        render_template,
+    )
+    from ethan.results import (
+        DoneKeys,
+        PredictionWriter,
+        read_predictions,
+    )
+    from ethan.runs import (
+        RunObserver,
+        RunResult,
+        alocate_files,
+        build_geolocator,
+        locate_files,
+    )
+    from ethan.spec import (
+        BackendSpec,
+        BudgetSpec,
+        DatasetSpec,
+        GeocoderSpec,
+        RunSpec,
+        ScoringSpec,
+        Settings,
+    )
+    from ethan.types import (
+        Candidate,
+        Clue,
+        ClueCategory,
+        Guess,
+        Hypothesis,
+        ModelAnswer,
+        PointSource,
+        Prediction,
+        Status,
+        Usage,
+    )
+
+#: public name -> the module that defines it
+_EXPORTS: dict[str, str] = {
+    "Aggregate": "ethan.aggregate",
+    "AuthenticationError": "ethan.errors",
+    "Backend": "ethan.backends.base",
+    "BackendError": "ethan.errors",
+    "BackendSpec": "ethan.spec",
+    "BudgetSpec": "ethan.spec",
+    "Candidate": "ethan.types",
+    "ChainGeocoder": "ethan.geocode",
+    "Choice": "ethan.backends.base",
+    "Clue": "ethan.types",
+    "ClueCategory": "ethan.types",
+    "ConfigError": "ethan.errors",
+    "ContextTooSmallError": "ethan.backends.llama_cpp",
+    "Dataset": "ethan.eval",
+    "DatasetSpec": "ethan.spec",
+    "DefaultModelUnavailableError": "ethan.defaults",
+    "DoneKeys": "ethan.results",
+    "EthanError": "ethan.errors",
+    "Evaluation": "ethan.eval",
+    "Gazetteer": "ethan.geocode",
+    "GenerateConfig": "ethan.backends.base",
+    "Geocoder": "ethan.geocode",
+    "GeocoderSpec": "ethan.spec",
+    "Geolocator": "ethan.pipeline",
+    "Guess": "ethan.types",
+    "Hypothesis": "ethan.types",
+    "ImageError": "ethan.errors",
+    "ImagePart": "ethan.backends.base",
+    "ImageRequest": "ethan.pipeline",
+    "KeyIndex": "ethan.identity",
+    "LlamaCppBackend": "ethan.backends.llama_cpp",
+    "LlamaCppOptions": "ethan.backends.llama_cpp",
+    "Message": "ethan.backends.base",
+    "Metrics": "ethan.eval",
+    "MissingAPIKeyError": "ethan.errors",
+    "ModelAnswer": "ethan.types",
+    "ModelOutput": "ethan.backends.base",
+    "NothingToDoError": "ethan.errors",
+    "OfflineGeocoder": "ethan.geocode",
+    "OllamaBackend": "ethan.backends.ollama",
+    "OnlineGeocoder": "ethan.geocode",
+    "OpenAIBackend": "ethan.backends.openai",
+    "OpenAIOptions": "ethan.backends.openai",
+    "ParseResult": "ethan.parse",
+    "Place": "ethan.geocode",
+    "PointSource": "ethan.types",
+    "Prediction": "ethan.types",
+    "PredictionWriter": "ethan.results",
+    "PreparedImage": "ethan.images",
+    "Record": "ethan.eval",
+    "ReplayBackend": "ethan.backends.replay",
+    "Resolved": "ethan.geocode",
+    "ResponseCache": "ethan.cache",
+    "ReverseGeocoder": "ethan.geocode",
+    "RunObserver": "ethan.runs",
+    "RunResult": "ethan.runs",
+    "RunSpec": "ethan.spec",
+    "Sample": "ethan.eval",
+    "ScoringSpec": "ethan.spec",
+    "Settings": "ethan.spec",
+    "Status": "ethan.types",
+    "TemplateError": "ethan.errors",
+    "TextPart": "ethan.backends.base",
+    "Usage": "ethan.types",
+    "aggregate": "ethan.aggregate",
+    "alocate_files": "ethan.runs",
+    "backend_names": "ethan.backends.base",
+    "build_geolocator": "ethan.runs",
+    "build_messages": "ethan.prompts",
+    "compare": "ethan.eval.compare",
+    "compare_systems": "ethan.eval.systems",
+    "create_backend": "ethan.backends.base",
+    "create_geocoder": "ethan.geocode",
+    "default_applies": "ethan.defaults",
+    "default_backend": "ethan.defaults",
+    "default_geocoder": "ethan.geocode",
+    "emit_card": "ethan.card",
+    "evaluate": "ethan.eval",
+    "image_key": "ethan.identity",
+    "iter_image_files": "ethan.images",
+    "list_templates": "ethan.prompts",
+    "load_candidates": "ethan.baselines.candidates",
+    "load_dataset": "ethan.eval",
+    "load_systems": "ethan.eval.systems",
+    "locate_files": "ethan.runs",
+    "parse_answer": "ethan.parse",
+    "prepare_image": "ethan.images",
+    "read_predictions": "ethan.results",
+    "register_backend": "ethan.backends.base",
+    "render_template": "ethan.prompts",
+    "reverse": "ethan.geocode.reverse",
+    "reverse_many": "ethan.geocode",
+    "score": "ethan.eval",
+    "unload_models": "ethan.backends.llama_cpp",
+    "use_cards": "ethan.card",
+    "write_prediction_map": "ethan.eval.maps",
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module 'ethan' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
 __all__ = [
+    "DIST_NAME",
     "Aggregate",
     "AuthenticationError",
     "Backend",
@@ -116,6 +294,7 @@ __all__ = [
     "ContextTooSmallError",
     "Dataset",
     "DatasetSpec",
+    "DefaultModelUnavailableError",
     "DoneKeys",
     "EthanError",
     "Evaluation",
@@ -139,6 +318,7 @@ __all__ = [
     "ModelOutput",
     "NothingToDoError",
     "OfflineGeocoder",
+    "OllamaBackend",
     "OnlineGeocoder",
     "OpenAIBackend",
     "OpenAIOptions",
@@ -173,7 +353,10 @@ __all__ = [
     "compare_systems",
     "create_backend",
     "create_geocoder",
+    "default_applies",
+    "default_backend",
     "default_geocoder",
+    "emit_card",
     "evaluate",
     "image_key",
     "iter_image_files",
@@ -191,4 +374,6 @@ __all__ = [
     "reverse_many",
     "score",
     "unload_models",
+    "use_cards",
+    "write_prediction_map",
 ]

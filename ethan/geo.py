@@ -92,3 +92,14 @@ def from_unit_vector(vector: ArrayLike) -> tuple[float, float]:
     lat = float(np.degrees(np.arctan2(z, np.hypot(x, y))))
     lon = float(np.degrees(np.arctan2(y, x)))
     return lat, lon
+
+
+def short_way_lon(from_lon: float, to_lon: float) -> float:
+    """``to_lon`` shifted by 360° where that brings it within 180° of ``from_lon``, so that
+    a line drawn between them on a flat map goes the short way, across the date line when
+    that is shorter (the result may lie outside -180..180)."""
+    if to_lon - from_lon > 180.0:
+        return to_lon - 360.0
+    if from_lon - to_lon > 180.0:
+        return to_lon + 360.0
+    return to_lon

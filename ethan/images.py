@@ -30,7 +30,7 @@ MAX_PIXELS = 100_000_000
 _HEIF_BRANDS = frozenset(
     {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"}
 )
-_HEIC_HINT = "HEIC/HEIF photos need pillow-heif: pip install 'ethan[heic]'"
+_HEIC_HINT = "HEIC/HEIF photos need pillow-heif: pip install 'ethan-geo[heic]'"
 _heif_state: dict[str, bool] = {}
 _SRGB = ImageCms.createProfile("sRGB")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 #: The name on PyPI (the import name and the command are ``ethan``).
-DISTRIBUTION = "ethan"
+DISTRIBUTION = "ethan-geo"
 
 try:
     __version__ = version(DISTRIBUTION)

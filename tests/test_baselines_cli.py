@@ -137,7 +137,7 @@ def test_without_torch_the_commands_say_what_to_install(
     ):  # fmt: skip
         result = runner.invoke(app, args)
         assert result.exit_code == 2, result.output
-        assert "pip install 'ethan[baselines]'" in _flat(result.output)
+        assert "pip install 'ethan-geo[baselines]'" in _flat(result.output)
 
 
 def test_clear_errors(split: tuple[Path, Path], tmp_path: Path) -> None:

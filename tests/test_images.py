@@ -352,7 +352,7 @@ def test_heic_without_pillow_heif_gives_install_hint(
     monkeypatch.setattr(Image, "ID", [name for name in Image.ID if "HEI" not in name.upper()])
     path = tmp_path / "photo.heic"
     path.write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64)
-    with pytest.raises(ImageError, match=r"pip install 'ethan\[heic\]'"):
+    with pytest.raises(ImageError, match=r"pip install 'ethan-geo\[heic\]'"):
         prepare_image(path)
 
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (ethan[local])")
+pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (ethan-geo[local])")
 
 from ethan.backends.base import GenerateConfig, Message, ModelOutput, TextPart
 from ethan.backends.llama_cpp import ContextTooSmallError, LlamaCppBackend

@@ -261,7 +261,8 @@ def test_cached_preset_files_are_used_without_the_network(
     monkeypatch: pytest.MonkeyPatch, isolated_user_dir: Path
 ) -> None:
     """A preset already in the user cache (huggingface_hub's layout) needs no connection."""
-    from ethan.backends.llama_presets import fetch_preset, models_dir
+    from ethan.backends.llama_download import fetch_preset
+    from ethan.backends.llama_presets import models_dir
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     preset = PRESETS["moondream2"]
@@ -284,5 +285,5 @@ def test_without_llama_cpp_the_error_says_what_to_install(
 
     monkeypatch.setitem(sys.modules, "llama_cpp", None)  # as if not installed
     backend = LlamaCppBackend(str(gemma_270m()), n_ctx=777)  # files are checked, not loaded
-    with pytest.raises(MissingDependencyError, match=r"pip install 'ethan\[local\]'"):
+    with pytest.raises(MissingDependencyError, match=r"pip install 'ethan-geo\[local\]'"):
         backend.load()

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (ethan[local])")
+pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (ethan-geo[local])")
 pytest.importorskip("llama_cpp.server.app", reason="llama-cpp-python[server] is not installed")
 
 from PIL import Image

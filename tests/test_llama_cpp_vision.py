@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (ethan[local])")
+pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (ethan-geo[local])")
 
 from PIL import Image
 

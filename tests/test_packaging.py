@@ -29,7 +29,7 @@ def test_wheel_ships_prompts_and_fewshot(tmp_path: Path) -> None:
         check=False,
     )
     assert build.returncode == 0, build.stderr
-    [wheel] = tmp_path.glob("ethan-*.whl")
+    [wheel] = tmp_path.glob("ethan_geo-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for template in (ROOT / "prompts").glob("*.j2"):
         assert f"ethan/_data/prompts/{template.name}" in names

@@ -145,10 +145,10 @@ def test_without_matplotlib_the_plots_are_skipped_with_a_hint(
         files = write_report(tmp_path, m, records, CONFIG)
     assert [p.name for p in files] == ["report.md"]
     assert not (tmp_path / "errors_cdf.png").exists() and not (tmp_path / "map.html").exists()
-    assert "pip install 'ethan[plots]'" in caplog.text
+    assert "pip install 'ethan-geo[plots]'" in caplog.text
     md = (tmp_path / "report.md").read_text(encoding="utf-8")
-    assert "matplotlib is not installed (`pip install 'ethan[plots]'`)" in md
-    assert "folium is not installed (`pip install 'ethan[maps]'`)" in md
+    assert "matplotlib is not installed (`pip install 'ethan-geo[plots]'`)" in md
+    assert "folium is not installed (`pip install 'ethan-geo[maps]'`)" in md
     assert "errors_cdf.png" not in md
 
 

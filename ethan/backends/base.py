@@ -112,6 +112,7 @@ _REGISTRY: dict[str, tuple[str, str | None]] = {
     "openai": ("ethan.backends.openai:OpenAIBackend", None),
     "replay": ("ethan.backends.replay:ReplayBackend", None),
     "llama-cpp": ("ethan.backends.llama_cpp:LlamaCppBackend", "local"),
+    "ollama": ("ethan.backends.ollama:OllamaBackend", None),
 }
 _PLUGINS_LOADED = False
 

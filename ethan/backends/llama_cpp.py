@@ -26,10 +26,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ethan.backends.base import Choice, GenerateConfig, ImagePart, Message, ModelOutput
+from ethan.backends.llama_download import fetch_preset
 from ethan.backends.llama_engine import Engine, EngineSpec, engine_for, unload_models
 from ethan.backends.llama_gguf import read_header
 from ethan.backends.llama_handlers import check_handler, check_pairing, choose_handler
-from ethan.backends.llama_presets import PRESETS, Preset, fetch_preset, preset_names
+from ethan.backends.llama_presets import PRESETS, Preset, preset_names
 from ethan.backends.llama_prompt import ContextTooSmallError, check_fits, measure, to_chat
 from ethan.backends.llama_schema import closing_reserve, schema_to_gbnf
 from ethan.errors import BackendError, ConfigError

@@ -111,7 +111,7 @@ def load_llama(spec: EngineSpec) -> Any:
     except ImportError as exc:
         raise MissingDependencyError(
             "the llama-cpp backend needs llama-cpp-python, which is not installed; "
-            "install it with: pip install 'ethan[local]'"
+            "install it with: pip install 'ethan-geo[local]'"
         ) from exc
     handler = None
     if spec.mmproj_path is not None and spec.handler is not None:

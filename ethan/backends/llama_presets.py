@@ -6,15 +6,10 @@ Everything else takes explicit files: ``--model PATH.gguf --mmproj PATH.gguf``.
 
 from __future__ import annotations
 
-import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ethan.errors import ConfigError, MissingDependencyError
 from ethan.paths import user_cache_dir
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -28,6 +23,7 @@ class Preset:
     description: str
 
 
+# fmt: off
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
@@ -78,6 +74,7 @@ PRESETS: dict[str, Preset] = {
         ),
     )
 }
+# fmt: on
 
 
 def preset_names() -> list[str]:
@@ -86,44 +83,3 @@ def preset_names() -> list[str]:
 
 def models_dir() -> Path:
     return user_cache_dir() / "models"
-
-
-def fetch_preset(preset: Preset) -> tuple[Path, Path]:
-    """Local paths of a preset's model and projector, downloading what is missing.
-
-    Files already in the cache are used without touching the network; downloads show
-    huggingface_hub's progress bars.
-    """
-    try:
-        from huggingface_hub import hf_hub_download, try_to_load_from_cache
-    except ImportError as exc:
-        raise MissingDependencyError(
-            f"model preset {preset.name!r} is downloaded with huggingface_hub, which is not "
-            "installed; install it with: pip install 'ethan[local]' "
-            "(or pass local files: --model PATH.gguf --mmproj PATH.gguf)"
-        ) from exc
-    cache = str(models_dir())
-    paths: list[Path] = []
-    for file_name in (preset.model_file, preset.mmproj_file):
-        cached = try_to_load_from_cache(preset.repo, file_name, cache_dir=cache)
-        if isinstance(cached, str):
-            paths.append(Path(cached))
-            continue
-        log.warning("downloading %s from %s into %s", file_name, preset.repo, cache)
-        try:
-            paths.append(Path(hf_hub_download(preset.repo, file_name, cache_dir=cache)))
-        except Exception as exc:  # offline, not found, HTTP errors: all mean "not here"
-            raise _not_available(preset, file_name, exc) from None
-    return paths[0], paths[1]
-
-
-def _not_available(preset: Preset, file_name: str, exc: Exception) -> ConfigError:
-    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
-    why = "HF_HUB_OFFLINE is set" if offline else f"{type(exc).__name__}: {exc}".strip()
-    return ConfigError(
-        f"model preset {preset.name!r} needs {file_name} from the Hugging Face repository "
-        f"{preset.repo}, which is not in the cache ({models_dir()}) and could not be "
-        f"downloaded ({why.splitlines()[0]}). Either connect once to download "
-        f"{preset.model_file} and {preset.mmproj_file}, or pass files you already have: "
-        "--model PATH.gguf --mmproj PATH.gguf"
-    )

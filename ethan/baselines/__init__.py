@@ -12,7 +12,7 @@
 
 Every baseline writes ethan :class:`~ethan.types.Prediction` lines that ``ethan eval
 --predictions`` and ``ethan compare`` score. The names below are imported on first use, so
-importing this package needs neither PyTorch nor s2cell (``pip install 'ethan[baselines]'``).
+importing this package needs neither PyTorch nor s2cell (``pip install 'ethan-geo[baselines]'``).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ethan.errors import EthanError, MissingDependencyError
 
-INSTALL_HINT = "pip install 'ethan[baselines]'"
+INSTALL_HINT = "pip install 'ethan-geo[baselines]'"
 
 
 class WeightsUnavailableError(EthanError, RuntimeError):

@@ -35,7 +35,7 @@ def plot_partition(
         import matplotlib.pyplot as plt
     except ImportError:
         raise MissingDependencyError(
-            "plotting geocells needs matplotlib: pip install 'ethan[plots]'"
+            "plotting geocells needs matplotlib: pip install 'ethan-geo[plots]'"
         ) from None
     fig, ax = plt.subplots(figsize=(14, 7), dpi=110)
     try:

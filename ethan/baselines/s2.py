@@ -27,7 +27,7 @@ def _s2cell() -> Any:
         import s2cell
     except ImportError:
         raise MissingDependencyError(
-            "S2 geocells need the s2cell package: pip install 'ethan[baselines]'"
+            "S2 geocells need the s2cell package: pip install 'ethan-geo[baselines]'"
         ) from None
     return s2cell
 

@@ -8,7 +8,7 @@ without the ``baselines`` extra and these commands say how to install it.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
@@ -61,6 +61,20 @@ def _errors() -> Iterator[None]:
         yield
     except EthanError as exc:
         fail(str(exc))
+
+
+@contextmanager
+def _embedding_progress(total: int, needed: bool = True) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar for embedding ``total`` images: yields the ``on_batch`` callback
+    (None when nothing is embedded, e.g. with precomputed --embeddings)."""
+    if not needed or total == 0:
+        yield None
+        return
+    from ethan.cli.progress import batch_progress
+
+    with batch_progress("embedding") as progress:
+        task = progress.add_task("embedding", total=total, stats="")
+        yield lambda n: progress.update(task, advance=n)
 
 
 def _threads(threads: int | None) -> None:
@@ -190,7 +204,10 @@ def embed_command(
         from ethan.baselines.runs import embed_items
 
         items = _items(source, images_root, preset)
-        embedded = embed_items(items, encoder=encoder, cache=cache, device=device)
+        with _embedding_progress(len(items)) as on_batch:
+            embedded = embed_items(
+                items, encoder=encoder, cache=cache, device=device, on_batch=on_batch
+            )
         keep = [i for i in range(len(items)) if i not in embedded.errors]
         write_embeddings(
             out,
@@ -253,10 +270,12 @@ def train_command(
             smoothing=smoothing, tau_km=tau, hidden=hidden, epochs=epochs,
             batch_size=batch_size, lr=lr, seed=seed,
         )  # fmt: skip
-        model, report = train_baseline(
-            data, encoder=encoder, embeddings=embeddings, cells=cells, max_count=max_count,
-            min_count=min_count, small=small, config=config, cache=cache, device=device,
-        )  # fmt: skip
+        with _embedding_progress(len(data.samples), embeddings is None) as on_batch:
+            model, report = train_baseline(
+                data, encoder=encoder, embeddings=embeddings, cells=cells, max_count=max_count,
+                min_count=min_count, small=small, config=config, cache=cache, device=device,
+                on_batch=on_batch,
+            )  # fmt: skip
         model.save(out)
         (out / "train.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         if plot:
@@ -304,10 +323,11 @@ def predict_command(
 
         trained = GeoCellClassifier.load(model)
         items = _items(source, images_root, preset, need_images=embeddings is None)
-        predictions = predict_baseline(
-            trained, items, encoder=encoder, embeddings=embeddings, top_k=top_k,
-            refine=refine, names=names, cache=cache, device=device,
-        )  # fmt: skip
+        with _embedding_progress(len(items), embeddings is None) as on_batch:
+            predictions = predict_baseline(
+                trained, items, encoder=encoder, embeddings=embeddings, top_k=top_k,
+                refine=refine, names=names, cache=cache, device=device, on_batch=on_batch,
+            )  # fmt: skip
         _write(out, predictions, overwrite)
 
 

@@ -1,7 +1,7 @@
 """Static figures of a run (matplotlib, Agg canvas, no pyplot state): the cumulative error
 distance and a world map of truth vs prediction.
 
-matplotlib is optional (``pip install 'ethan[plots]'``); without it the functions raise
+matplotlib is optional (``pip install 'ethan-geo[plots]'``); without it the functions raise
 :class:`~ethan.errors.MissingDependencyError`.
 """
 
@@ -24,7 +24,7 @@ from ethan.geo import FloatArray
 
 log = logging.getLogger(__name__)
 
-PLOTS_HINT = "pip install 'ethan[plots]'"
+PLOTS_HINT = "pip install 'ethan-geo[plots]'"
 _MIN_KM = 0.1  # left edge of the log axis; smaller errors are drawn there
 _TRUTH = "#1b7837"
 _GUESS = "#c51b7d"
@@ -89,7 +89,17 @@ def _percent_formatter() -> Any:
 
 
 def plot_world_map(records: Sequence[Record], path: Path) -> Path:
-    """Equirectangular world map: true points, predicted points and thin lines between."""
+    """Equirectangular world map: true points, predicted points and thin lines between
+    (the short way round: a line across the date line is cut there, see
+    :func:`error_segments`)."""
+    fig = world_map_figure(records)
+    fig.savefig(path)
+    return path
+
+
+def world_map_figure(records: Sequence[Record]) -> Any:
+    """The figure :func:`plot_world_map` saves (its error lines are ``ax.collections``'
+    :class:`~matplotlib.collections.LineCollection`)."""
     from matplotlib.collections import LineCollection, PolyCollection
 
     fig = _figure(12.0, 6.6)
@@ -128,8 +138,7 @@ def plot_world_map(records: Sequence[Record], path: Path) -> Path:
     ax.legend(loc="lower left", fontsize=8, framealpha=0.9)
     ax.set_title(f"Truth vs prediction ({int(ok.sum())} answered of {len(records)})")
     fig.tight_layout()
-    fig.savefig(path)
-    return path
+    return fig
 
 
 def _graticule(ax: Any) -> None:

@@ -1,7 +1,7 @@
 """A run's human-readable report: ``report.md`` with its figures next to it.
 
-Figures: ``errors_cdf.png`` and ``map.png`` need matplotlib (``pip install 'ethan[plots]'``),
-``map.html`` needs folium (``pip install 'ethan[maps]'``); whatever is missing is skipped
+Figures: ``errors_cdf.png`` and ``map.png`` need matplotlib (``pip install 'ethan-geo[plots]'``),
+``map.html`` needs folium (``pip install 'ethan-geo[maps]'``); whatever is missing is skipped
 with a logged warning and a note in the report.
 """
 
