@@ -45,6 +45,7 @@ from ethan.errors import (
     TemplateError,
 )
 from ethan.eval import Dataset, Metrics, Record, Sample, compare, load_dataset, score
+from ethan.gallery import Gallery, GalleryWriter
 from ethan.geocode import (
     ChainGeocoder,
     Gazetteer,
@@ -63,6 +64,7 @@ from ethan.images import PreparedImage, iter_image_files, prepare_image
 from ethan.parse import ParseResult, parse_answer
 from ethan.pipeline import Geolocator, Settings
 from ethan.prompts import build_messages, list_templates, render_template
+from ethan.rag import GalleryRetriever, Neighbour, Retrieved, Retriever, build_gallery
 from ethan.results import PredictionWriter, read_predictions
 from ethan.types import (
     Clue,
@@ -74,7 +76,11 @@ from ethan.types import (
     Prediction,
     Status,
     Usage,
+    Verification,
+    VerifyChoice,
+    VerifyOption,
 )
+from ethan.verify import Verifier, VerifyAnswer
 
 __all__ = [
     "Aggregate",
@@ -90,6 +96,9 @@ __all__ = [
     "ContextTooSmallError",
     "Dataset",
     "EthanError",
+    "Gallery",
+    "GalleryRetriever",
+    "GalleryWriter",
     "Gazetteer",
     "GenerateConfig",
     "Geocoder",
@@ -105,6 +114,7 @@ __all__ = [
     "MissingAPIKeyError",
     "ModelAnswer",
     "ModelOutput",
+    "Neighbour",
     "OfflineGeocoder",
     "OnlineGeocoder",
     "OpenAIBackend",
@@ -119,6 +129,8 @@ __all__ = [
     "ReplayBackend",
     "Resolved",
     "ResponseCache",
+    "Retrieved",
+    "Retriever",
     "ReverseGeocoder",
     "Sample",
     "Settings",
@@ -126,9 +138,15 @@ __all__ = [
     "TemplateError",
     "TextPart",
     "Usage",
+    "Verification",
+    "Verifier",
+    "VerifyAnswer",
+    "VerifyChoice",
+    "VerifyOption",
     "__version__",
     "aggregate",
     "backend_names",
+    "build_gallery",
     "build_messages",
     "compare",
     "create_backend",

@@ -30,8 +30,10 @@ from ethan.identity import ImageInput, KeyIndex, image_key
 from ethan.images import PreparedImage, prepare_image
 from ethan.parse import ParseResult, parse_answer
 from ethan.prompts import build_messages
+from ethan.rag import Retrieved, Retriever
 from ethan.remote import fetch_image, is_url
 from ethan.types import Hypothesis, ModelAnswer, Prediction, Status, Usage
+from ethan.verify import Verifier
 
 #: Threads that parse and geocode answers, so the event loop never waits on them.
 INTERPRET_THREADS = 32
@@ -48,6 +50,7 @@ class ImageRequest:
     cache_key: str
     sha256: str
     started: float
+    retrieved: Retrieved | None = None  # what the retriever found (the verify pass lists it)
 
 
 class Settings(BaseModel):
@@ -98,8 +101,12 @@ class Geolocator:
         geocoder: Geocoder | None = None,
         cache: ResponseCache | bool = True,
         budget: Budget | None = None,
+        retriever: Retriever | None = None,
+        verify: Verifier | bool = False,
         **settings: Any,
     ) -> None:
+        """``retriever`` adds retrieval candidates to each prompt (:mod:`ethan.rag`);
+        ``verify`` adds the second pass (:mod:`ethan.verify`; True: the default Verifier)."""
         if isinstance(backend, str):
             options = dict(backend_options or {})
             if model is not None:
@@ -117,6 +124,8 @@ class Geolocator:
         self._executor: ThreadPoolExecutor | None = None
         self._candidate_index: KeyIndex[list[Candidate]] | None = None
         self.budget = budget
+        self.retriever = retriever
+        self.verifier: Verifier | None = Verifier() if verify is True else verify or None
         if budget is not None:
             budget.check_prices(self.backend.model)
 
@@ -164,7 +173,10 @@ class Geolocator:
             raise
         except BackendError as exc:
             return self.failed(key, exc, request)
-        return await self.finish(request, output, cached=cached)
+        prediction = await self.finish(request, output, cached=cached)
+        if self.verifier is not None:
+            prediction = await self.verifier.verify(self, request, prediction)
+        return prediction
 
     async def prepare(self, image: ImageInput) -> ImageRequest:
         """Read, clean and encode the image and build its messages (nothing is sent).
@@ -175,7 +187,10 @@ class Geolocator:
         started = time.perf_counter()
         source = await fetch_image(image) if is_url(image) else image
         prepared = await asyncio.to_thread(prepare_image, source, max_side=self.settings.max_side)
-        messages = await asyncio.to_thread(self._messages, prepared, key)
+        retrieved = None
+        if self.retriever is not None:
+            retrieved = await asyncio.to_thread(self.retriever.retrieve, prepared, source)
+        messages = await asyncio.to_thread(self._messages, prepared, key, retrieved)
         config = self.generate_config()
         digest = "" if self.cache is None else cache_key(self.backend.identity(), messages, config)
         return ImageRequest(
@@ -185,6 +200,7 @@ class Geolocator:
             cache_key=digest,
             sha256=prepared.sha256,
             started=started,
+            retrieved=retrieved,
         )
 
     def cached(self, request: ImageRequest) -> ModelOutput | None:
@@ -302,13 +318,17 @@ class Geolocator:
             json_schema=_answer_schema() if s.structured else None,
         )
 
-    def _messages(self, image: PreparedImage, key: str) -> list[Message]:
+    def _messages(
+        self, image: PreparedImage, key: str, retrieved: Retrieved | None = None
+    ) -> list[Message]:
         s = self.settings
         part = image.part()
         part.name = key
         variables = s.variables
         if s.candidates:
             variables = {**variables, "candidates": self._candidates().find(key) or []}
+        if retrieved is not None:
+            variables = {**variables, **retrieved.variables()}
         return build_messages(
             s.template,
             part,

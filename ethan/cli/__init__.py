@@ -3,7 +3,8 @@
 Each sub-command lives in its own module and registers itself on :data:`app`.
 """
 
-from ethan.cli import baseline, compare, evaluate, locate, prompts  # noqa: F401  (registers)
+# the sub-commands register themselves on import
+from ethan.cli import baseline, compare, evaluate, gallery, locate, prompts  # noqa: F401
 from ethan.cli.app import app
 
 __all__ = ["app"]
