@@ -28,6 +28,7 @@ import logging
 import os
 import shutil
 import time
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,9 +150,10 @@ class GalleryWriter:
         self.tmp.mkdir()
         self._raw = (self.tmp / "embeddings.f32").open("wb")
         self._entries = (self.tmp / "entries.jsonl").open("wb")
-        self._offsets: list[int] = [0]
+        self._offsets = array("q", [0])
         self._points: list[F64] = []
-        self._hashes: list[bytes] = []
+        self._hashes = bytearray()  # 32 bytes a row
+        self._count = 0
         self._closed = False
 
     def __enter__(self) -> GalleryWriter:
@@ -165,7 +167,7 @@ class GalleryWriter:
 
     @property
     def count(self) -> int:
-        return len(self._hashes)
+        return self._count
 
     def add(
         self,
@@ -201,7 +203,7 @@ class GalleryWriter:
                 raw = b""
             if len(raw) != 32:
                 raise ConfigError(f"not a SHA-256 hex digest: {digest!r}")
-            self._hashes.append(raw)
+            self._hashes += raw
             entry = {
                 "id": ids[i],
                 "image": images[i] if images is not None else "",
@@ -212,6 +214,7 @@ class GalleryWriter:
             lines.append(line)
             self._offsets.append(self._offsets[-1] + len(line))
         self._entries.write(b"".join(lines))
+        self._count += m
 
     def close(self) -> Path:
         """Finish the files, build the index if asked, and move the gallery into place."""
@@ -233,11 +236,12 @@ class GalleryWriter:
         (self.tmp / "embeddings.f32").unlink()
         points = np.concatenate(self._points) if self._points else np.zeros((0, 2))
         np.save(self.tmp / "points.npy", points.astype(np.float64))
-        hashes = np.array(self._hashes, dtype="S32") if n else np.zeros(0, dtype="S32")
+        hashes = np.frombuffer(bytes(self._hashes), dtype="S32")
+        self._hashes = bytearray()
         order = np.argsort(hashes, kind="stable").astype(np.int64)
         np.save(self.tmp / "hashes.npy", hashes[order])
         np.save(self.tmp / "hash_rows.npy", order)
-        np.save(self.tmp / "entries.idx.npy", np.asarray(self._offsets, dtype=np.int64))
+        np.save(self.tmp / "entries.idx.npy", np.frombuffer(self._offsets, dtype=np.int64))
         if self.info.index is not None and n:
             vectors = np.load(self.tmp / "embeddings.npy", mmap_mode="r")
             build_index(vectors, self.info.index, self.tmp / "index.faiss")
@@ -301,7 +305,7 @@ class Gallery:
     else the exact search; ``"exact"`` always scans; ``"ann"`` requires the index.
     """
 
-    def __init__(self, path: str | Path, *, search: SearchMode = "auto", nprobe: int = 16) -> None:
+    def __init__(self, path: str | Path, *, search: SearchMode = "auto", nprobe: int = 32) -> None:
         self.path = Path(path)
         meta = self.path / "gallery.json"
         if not meta.is_file():
@@ -440,7 +444,7 @@ class Gallery:
         if hasattr(index, "nprobe"):
             index.nprobe = self.nprobe
         if hasattr(index, "hnsw"):
-            index.hnsw.efSearch = max(64, 2 * k)
+            index.hnsw.efSearch = max(128, 4 * k)
         scores, rows = index.search(np.ascontiguousarray(q), min(k, len(self)))
         return np.asarray(scores, np.float32), np.asarray(rows, np.int64)
 

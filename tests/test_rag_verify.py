@@ -84,6 +84,8 @@ def test_every_template_renders_the_retrieval_lists() -> None:
         assert "probably not taken near" in text and "33.87°S, 151.21°E" in text
         bare = render_template(name)
         assert "gallery" not in bare and "probably not" not in bare
+    hybrid = render_template("candidates", variables={"rag_neighbours": near})
+    assert "No classifier candidates" in hybrid and "clues alone" not in hybrid
 
 
 def test_rag_prompts_carry_k_neighbours_and_never_the_own_truth(
@@ -157,6 +159,7 @@ def test_verify_lists_the_candidates_and_takes_the_second_answers_choice(
         assert prediction.usage.total_tokens > check.usage.total_tokens > 0
         assert prediction.raw and check.raw.startswith("Checked every candidate")
         assert written(*places[name]) not in check.raw
+        assert Prediction.model_validate_json(prediction.to_json_line()) == prediction
     second = [text for _, text in requests if "Look again at the attached photo" in text]
     assert len(second) == 12 and all("1. " in t and "2. " in t for t in second)
 
