@@ -119,6 +119,16 @@ class GalleryRetriever:
         self.k, self.negatives = k, negatives
         self.names, self.exclude_self = names, exclude_self
 
+    def describe(self) -> dict[str, Any]:
+        """What a run's recorded configuration should say about the retrieval."""
+        info = self.gallery.info
+        return {
+            "gallery": str(self.gallery.path), "k": self.k, "negatives": self.negatives,
+            "encoder": info.encoder_identity, "count": info.count,
+            "search": "ann" if self.gallery.uses_index else "exact",
+            "exclude_self": self.exclude_self,
+        }  # fmt: skip
+
     def embed(self, source: str | Path | bytes) -> tuple[Any, str]:
         """The query's embedding row and its file hash (from the cache when it is there)."""
         from ethan.baselines.embeddings import EmbeddingCache, load_rgb

@@ -307,6 +307,10 @@ class Verifier:
         self.limit = limit
         self.min_options = max(2, min_options)
 
+    def describe(self) -> dict[str, Any]:
+        """What a run's recorded configuration should say about the verification."""
+        return {"template": self.template, "dedupe_km": self.dedupe_km, "limit": self.limit}
+
     def options(
         self, geo: Geolocator, request: ImageRequest, prediction: Prediction
     ) -> list[VerifyOption]:

@@ -299,3 +299,19 @@ def test_own_photo_in_the_gallery_is_excluded_by_file_hash(gallery: Path) -> Non
     own = truth()[image.name]
     assert all((n.lat, n.lon) != own for n in found.neighbours + found.negatives)
     assert all(n.name for n in found.neighbours)  # manifest names (city, country)
+
+
+def test_retriever_refuses_a_different_encoder_and_bad_counts(gallery: Path) -> None:
+    from ethan.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="not comparable"):
+        GalleryRetriever(gallery, encoder=create_encoder("random:64:1"), cache=False)
+    with pytest.raises(ConfigError, match="at least 1"):
+        GalleryRetriever(gallery, k=0, cache=False)
+    with pytest.raises(ConfigError, match="not a gallery"):
+        GalleryRetriever(gallery.parent, cache=False)
+    described = GalleryRetriever(gallery, k=3, negatives=1, cache=False).describe()
+    assert described == {
+        "gallery": str(gallery), "k": 3, "negatives": 1, "encoder": "random:64:0:96",
+        "count": 200, "search": "exact", "exclude_self": True,
+    }  # fmt: skip

@@ -32,12 +32,16 @@ app.add_typer(gallery_app, name="gallery")
 def build_command(
     manifest: Annotated[Path, typer.Argument(help="Manifest (CSV/JSONL) of images + truth.")],
     out: Annotated[Path, typer.Option(help="Gallery folder to write.")],
+    encoder: Annotated[
+        str,
+        typer.Option(
+            help="random or random:DIM:SEED (tests), open_clip:MODEL@PRETRAINED, hf:NAME, clip, "
+            "streetclip; queries are embedded with the same one."
+        ),
+    ],
     images_root: Annotated[
         Path | None, typer.Option(help="Folder the manifest's image names are in.")
     ] = None,
-    encoder: Annotated[
-        str, typer.Option(help="random[:DIM[:SEED]], open_clip:MODEL[@PRETRAINED], hf:NAME...")
-    ] = "random",
     preset: Annotated[str | None, typer.Option(help="Manifest layout (im2gps3k...).")] = None,
     index: Annotated[
         Literal["exact", "ivf", "hnsw"],
