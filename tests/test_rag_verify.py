@@ -3,6 +3,7 @@ HTTP through the replay server, with a gallery built from the shared corpus itse
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import csv
 import json
@@ -315,3 +316,32 @@ def test_retriever_refuses_a_different_encoder_and_bad_counts(gallery: Path) -> 
         "gallery": str(gallery), "k": 3, "negatives": 1, "encoder": "random:64:0:96",
         "count": 200, "search": "exact", "exclude_self": True,
     }  # fmt: skip
+
+
+def test_both_passes_are_budgeted(server: ReplayServer, gallery: Path) -> None:
+    from ethan.budget import Budget, BudgetExceededError
+
+    server.reply = VerifyReplies()
+    retriever = GalleryRetriever(gallery, k=2, cache=False)
+    budget = Budget()
+    geo = geolocator(server, retriever=retriever, verify=True, cache=False, budget=budget)
+    predictions = locate_all(geo, QUERIES[:4])
+    assert budget.requests == 8 == len(server.requests)
+    assert budget.usage == sum((p.usage for p in predictions[1:]), predictions[0].usage)
+
+    server.requests.clear()
+    limited = Budget(max_requests=3)
+    geo = geolocator(server, retriever=retriever, verify=True, cache=False, budget=limited)
+    done: list[Prediction] = []
+
+    async def run() -> None:
+        try:
+            async for p in geo.locate_many(QUERIES[:4], concurrency=1):
+                done.append(p)
+        finally:
+            await geo.aclose()
+
+    with pytest.raises(BudgetExceededError):
+        asyncio.run(run())
+    # the first image got both passes; the second's verification was refused by the budget
+    assert len(server.requests) == 3 and len(done) == 1 and done[0].verification is not None
