@@ -12,7 +12,8 @@ pages a search touches:
 * ``entries.jsonl`` / ``entries.idx.npy`` — one JSON line per row (id, image, name, sha256)
   and the byte offset of each line, so an entry is read without loading the others;
 * ``index.faiss`` — optional approximate-nearest-neighbour index (``pip install
-  'ethan[ann]'``): ``ivf`` (inverted lists, quick to build) or ``hnsw`` (a graph).
+  'ethan[ann]'``): ``ivf`` (inverted lists, quick to build) or ``hnsw`` (a graph, slow to
+  build); memory-mapped too.
 
 Search is exact by default: a normalised dot product over the memory-mapped rows in chunks of
 :data:`CHUNK_BYTES`, keeping a running top-k, so any gallery that fits on disk can be
@@ -339,7 +340,10 @@ class Gallery:
                 raise
             log.warning("%s has an ANN index but faiss is not installed: exact search", path)
             return
-        self._index = faiss.read_index(str(self.path / "index.faiss"))
+        try:  # memory-mapped like the embeddings (faiss supports it for IVF and HNSW)
+            self._index = faiss.read_index(str(self.path / "index.faiss"), faiss.IO_FLAG_MMAP)
+        except RuntimeError:
+            self._index = faiss.read_index(str(self.path / "index.faiss"))
 
     def __len__(self) -> int:
         return self.info.count

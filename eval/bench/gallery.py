@@ -140,8 +140,12 @@ def scale(n: int, dim: int, k: int, queries: int, hnsw: bool, folder: Path) -> N
         info = gallery.info.model_copy(update={"index": kind})
         (out / "gallery.json").write_text(info.model_dump_json())
         for effort in (8, 32, 128) if kind == "ivf" else (16,):
+            before = _status("RssAnon")
             indexed = Gallery(out, search="ann", nprobe=effort)
             indexed.search(q[:1], k)  # load the index pages
+            if effort in (8, 16):
+                print(f"  {kind}: the opened index adds {_status('RssAnon') - before:.1f} MiB "
+                      "of anonymous memory (memory-mapped)")  # fmt: skip
             name = f"{kind}: 1 query x {queries}" + (f" nprobe {effort}" if kind == "ivf" else "")
             with phase(name, results):
                 found = [indexed.search(q[i], k, negatives=k)[0] for i in range(queries)]
