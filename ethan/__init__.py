@@ -84,13 +84,19 @@ if TYPE_CHECKING:
         load_dataset,
         score,
     )
-    from ethan.eval.compare import compare
+    from ethan.eval.compare import (
+        compare,
+    )
     from ethan.eval.maps import (
         write_prediction_map,
     )
     from ethan.eval.systems import (
         compare_systems,
         load_systems,
+    )
+    from ethan.gallery import (
+        Gallery,
+        GalleryWriter,
     )
     from ethan.geocode import (
         ChainGeocoder,
@@ -105,7 +111,9 @@ if TYPE_CHECKING:
         default_geocoder,
         reverse_many,
     )
-    from ethan.geocode.reverse import reverse
+    from ethan.geocode.reverse import (
+        reverse,
+    )
     from ethan.identity import (
         KeyIndex,
         image_key,
@@ -127,6 +135,13 @@ if TYPE_CHECKING:
         build_messages,
         list_templates,
         render_template,
+    )
+    from ethan.rag import (
+        GalleryRetriever,
+        Neighbour,
+        Retrieved,
+        Retriever,
+        build_gallery,
     )
     from ethan.results import (
         DoneKeys,
@@ -160,6 +175,13 @@ if TYPE_CHECKING:
         Prediction,
         Status,
         Usage,
+        Verification,
+        VerifyChoice,
+        VerifyOption,
+    )
+    from ethan.verify import (
+        Verifier,
+        VerifyAnswer,
     )
 
 #: public name -> the module that defines it
@@ -183,6 +205,9 @@ _EXPORTS: dict[str, str] = {
     "DoneKeys": "ethan.results",
     "EthanError": "ethan.errors",
     "Evaluation": "ethan.eval",
+    "Gallery": "ethan.gallery",
+    "GalleryRetriever": "ethan.rag",
+    "GalleryWriter": "ethan.gallery",
     "Gazetteer": "ethan.geocode",
     "GenerateConfig": "ethan.backends.base",
     "Geocoder": "ethan.geocode",
@@ -201,6 +226,7 @@ _EXPORTS: dict[str, str] = {
     "MissingAPIKeyError": "ethan.errors",
     "ModelAnswer": "ethan.types",
     "ModelOutput": "ethan.backends.base",
+    "Neighbour": "ethan.rag",
     "NothingToDoError": "ethan.errors",
     "OfflineGeocoder": "ethan.geocode",
     "OllamaBackend": "ethan.backends.ollama",
@@ -217,6 +243,8 @@ _EXPORTS: dict[str, str] = {
     "ReplayBackend": "ethan.backends.replay",
     "Resolved": "ethan.geocode",
     "ResponseCache": "ethan.cache",
+    "Retrieved": "ethan.rag",
+    "Retriever": "ethan.rag",
     "ReverseGeocoder": "ethan.geocode",
     "RunObserver": "ethan.runs",
     "RunResult": "ethan.runs",
@@ -228,9 +256,15 @@ _EXPORTS: dict[str, str] = {
     "TemplateError": "ethan.errors",
     "TextPart": "ethan.backends.base",
     "Usage": "ethan.types",
+    "Verification": "ethan.types",
+    "Verifier": "ethan.verify",
+    "VerifyAnswer": "ethan.verify",
+    "VerifyChoice": "ethan.types",
+    "VerifyOption": "ethan.types",
     "aggregate": "ethan.aggregate",
     "alocate_files": "ethan.runs",
     "backend_names": "ethan.backends.base",
+    "build_gallery": "ethan.rag",
     "build_geolocator": "ethan.runs",
     "build_messages": "ethan.prompts",
     "compare": "ethan.eval.compare",
@@ -298,6 +332,9 @@ __all__ = [
     "DoneKeys",
     "EthanError",
     "Evaluation",
+    "Gallery",
+    "GalleryRetriever",
+    "GalleryWriter",
     "Gazetteer",
     "GenerateConfig",
     "Geocoder",
@@ -316,6 +353,7 @@ __all__ = [
     "MissingAPIKeyError",
     "ModelAnswer",
     "ModelOutput",
+    "Neighbour",
     "NothingToDoError",
     "OfflineGeocoder",
     "OllamaBackend",
@@ -332,6 +370,8 @@ __all__ = [
     "ReplayBackend",
     "Resolved",
     "ResponseCache",
+    "Retrieved",
+    "Retriever",
     "ReverseGeocoder",
     "RunObserver",
     "RunResult",
@@ -343,10 +383,16 @@ __all__ = [
     "TemplateError",
     "TextPart",
     "Usage",
+    "Verification",
+    "Verifier",
+    "VerifyAnswer",
+    "VerifyChoice",
+    "VerifyOption",
     "__version__",
     "aggregate",
     "alocate_files",
     "backend_names",
+    "build_gallery",
     "build_geolocator",
     "build_messages",
     "compare",

@@ -29,9 +29,11 @@ from ethan.identity import ImageInput, KeyIndex, image_key
 from ethan.images import PreparedImage, prepare_image
 from ethan.parse import ParseResult, parse_answer
 from ethan.prompts import build_messages
+from ethan.rag import Retrieved, Retriever
 from ethan.remote import fetch_image, is_url
 from ethan.spec import Settings, describe
 from ethan.types import Candidate, Hypothesis, ModelAnswer, Prediction, Status, Usage
+from ethan.verify import Verifier
 
 __all__ = ["Geolocator", "ImageRequest", "Settings", "make_settings"]
 
@@ -59,6 +61,7 @@ class ImageRequest:
     cache_key: str
     sha256: str
     started: float
+    retrieved: Retrieved | None = None  # what the retriever found (the verify pass lists it)
 
 
 class Geolocator:
@@ -78,8 +81,13 @@ class Geolocator:
         cache: ResponseCache | bool = True,
         budget: Budget | None = None,
         candidates: Mapping[str, list[Candidate]] | str | Path | None = None,
+        retriever: Retriever | None = None,
+        verify: Verifier | bool = False,
         **settings: Any,
     ) -> None:
+        """``retriever`` adds retrieval candidates to each prompt (:mod:`ethan.rag`);
+        ``verify`` adds the second pass (:mod:`ethan.verify`; True: the default Verifier);
+        ``candidates`` are a baseline's (a predictions file, or already loaded)."""
         if isinstance(candidates, str | Path):
             # a predictions file: recorded in the settings, read on first use
             settings["candidates"] = Path(candidates)
@@ -99,6 +107,8 @@ class Geolocator:
         self._executor: ThreadPoolExecutor | None = None
         self._candidate_index: KeyIndex[list[Candidate]] | None = None
         self.budget = budget
+        self.retriever = retriever
+        self.verifier: Verifier | None = Verifier() if verify is True else verify or None
         if budget is not None:
             budget.check_prices(self.backend.model)
 
@@ -146,7 +156,10 @@ class Geolocator:
             raise
         except BackendError as exc:
             return self.failed(key, exc, request)
-        return await self.finish(request, output, cached=cached)
+        prediction = await self.finish(request, output, cached=cached)
+        if self.verifier is not None:
+            prediction = await self.verifier.verify(self, request, prediction)
+        return prediction
 
     async def prepare(self, image: ImageInput) -> ImageRequest:
         """Read, clean and encode the image and build its messages (nothing is sent).
@@ -157,8 +170,13 @@ class Geolocator:
         started = time.perf_counter()
         source = await fetch_image(image) if is_url(image) else image
         prepared = await asyncio.to_thread(prepare_image, source, max_side=self.settings.max_side)
+        retrieved = None
+        if self.retriever is not None:
+            retrieved = await asyncio.to_thread(self.retriever.retrieve, prepared, source)
         config = self.generate_config()
-        messages, digest = await asyncio.to_thread(self._messages_and_key, prepared, key, config)
+        messages, digest = await asyncio.to_thread(
+            self._messages_and_key, prepared, key, config, retrieved
+        )
         return ImageRequest(
             key=key,
             messages=messages,
@@ -166,6 +184,7 @@ class Geolocator:
             cache_key=digest,
             sha256=prepared.sha256,
             started=started,
+            retrieved=retrieved,
         )
 
     def cached(self, request: ImageRequest) -> ModelOutput | None:
@@ -286,21 +305,29 @@ class Geolocator:
         )
 
     def _messages_and_key(
-        self, image: PreparedImage, key: str, config: GenerateConfig
+        self,
+        image: PreparedImage,
+        key: str,
+        config: GenerateConfig,
+        retrieved: Retrieved | None = None,
     ) -> tuple[list[Message], str]:
         """The request's messages and its cache key (rendering and hashing: a worker's job)."""
-        messages = self._messages(image, key)
+        messages = self._messages(image, key, retrieved)
         if self.cache is None:
             return messages, ""
         return messages, cache_key(self.backend.identity(), messages, config)
 
-    def _messages(self, image: PreparedImage, key: str) -> list[Message]:
+    def _messages(
+        self, image: PreparedImage, key: str, retrieved: Retrieved | None = None
+    ) -> list[Message]:
         s = self.settings
         part = image.part()
         part.name = key
         variables = s.variables
-        if s.candidates is not None or self._candidate_map is not None:
-            variables = {**variables, "candidates": self._candidates().find(key) or []}
+        if self.has_candidates():
+            variables = {**variables, "candidates": self.candidates_for(key)}
+        if retrieved is not None:
+            variables = {**variables, **retrieved.variables()}
         return build_messages(
             s.template,
             part,
@@ -310,6 +337,14 @@ class Geolocator:
             extra_dirs=s.template_dirs,
             max_side=s.max_side,
         )
+
+    def has_candidates(self) -> bool:
+        """Whether a baseline's candidates were given (a file or a loaded mapping)."""
+        return self.settings.candidates is not None or self._candidate_map is not None
+
+    def candidates_for(self, key: str) -> list[Candidate]:
+        """The baseline's candidates for the image ``key`` (none when it has none)."""
+        return (self._candidates().find(key) or []) if self.has_candidates() else []
 
     def _candidates(self) -> KeyIndex[list[Candidate]]:
         if self._candidate_index is None:

@@ -7,8 +7,9 @@ A template may have a companion ``NAME.system.j2``; otherwise a shared ``system.
 is found) supplies the system message, and one that renders empty means "no system message".
 
 Every template receives ``output_contract`` (rendered from :class:`ModelAnswer`'s JSON
-schema, so the prompt and the parser cannot drift apart), ``top_k``, ``candidates`` and any
-caller-supplied variables.
+schema, so the prompt and the parser cannot drift apart), ``top_k``, ``candidates``, the
+retrieval candidates ``rag_neighbours`` and ``rag_negatives`` (empty lists unless ``--rag``;
+the shipped templates render them through ``_rag.j2``) and any caller-supplied variables.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from jinja2 import (
 )
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEnvironment
+from pydantic import BaseModel
 
 from ethan.backends.base import ImagePart, Message, TextPart
 from ethan.errors import ImageTemplateError, TemplateError
@@ -55,10 +57,7 @@ class TemplateInfo:
 @lru_cache(maxsize=16)
 def output_contract(max_guesses: int = DEFAULT_TOP_K) -> str:
     """Describe the JSON object a model must end with, generated from ``ModelAnswer``."""
-    schema = ModelAnswer.model_json_schema()
-    defs: dict[str, Any] = schema.get("$defs", {})
-    lines = ["The JSON object has exactly these keys, in this order:"]
-    lines += _field_lines(schema, defs, "", {"guesses": max_guesses})
+    lines = schema_lines(ModelAnswer, {"guesses": max_guesses})
     lines.append(
         'Write null for anything you cannot estimate rather than leaving a key out. "lat" and '
         '"lon" are decimal degrees, negative for south and west, rounded to the precision the '
@@ -67,6 +66,15 @@ def output_contract(max_guesses: int = DEFAULT_TOP_K) -> str:
         "best first."
     )
     return "\n".join(lines)
+
+
+def schema_lines(model: type[BaseModel], limits: Mapping[str, int] | None = None) -> list[str]:
+    """The keys of ``model``'s JSON object, one bullet each (nested lists indented);
+    ``limits`` caps the length of named lists ("list of 1 to N objects")."""
+    schema = model.model_json_schema()
+    defs: dict[str, Any] = schema.get("$defs", {})
+    lines = ["The JSON object has exactly these keys, in this order:"]
+    return lines + _field_lines(schema, defs, "", limits or {})
 
 
 def _field_lines(
@@ -207,6 +215,8 @@ def _context(variables: Mapping[str, Any] | None) -> dict[str, Any]:
         raise TemplateError(f"top_k must be a whole number of at least 1, got {top_k!r}")
     context["top_k"] = top_k
     context.setdefault("candidates", [])
+    context.setdefault("rag_neighbours", [])
+    context.setdefault("rag_negatives", [])
     context.setdefault("output_contract", output_contract(top_k))
     return context
 

@@ -92,11 +92,19 @@ def build_geolocator(spec: RunSpec) -> Geolocator:
     if name != "offline" or spec.geocoder.options:
         geocoder_options = {k: _scalar(v) for k, v in spec.geocoder.options.items()}
         geocoder = create_geocoder(spec.geocoder.name, **geocoder_options)
+    retriever = None
+    r = spec.retrieval
+    if r.rag is not None:
+        from ethan.rag import GalleryRetriever
+
+        retriever = GalleryRetriever(r.rag, k=r.rag_k, negatives=r.rag_negatives, cache=spec.cache)
     return Geolocator(
         backend,
         geocoder=geocoder,
         cache=spec.cache,
         budget=build_budget(spec),
+        retriever=retriever,
+        verify=r.verify,
         **spec.settings.model_dump(),
     )
 
@@ -142,8 +150,15 @@ async def alocate_files(
     finally:
         if writer is not None:
             writer.close()
-        await geo.aclose()
+        await close_geolocator(geo)
     return result
+
+
+async def close_geolocator(geo: Geolocator) -> None:
+    """Close a Geolocator that :func:`build_geolocator` made, with the retriever it owns."""
+    await geo.aclose()
+    if geo.retriever is not None:
+        geo.retriever.close()
 
 
 async def drive(

@@ -43,6 +43,7 @@ BUDGET_PANEL = "Budget"
 DATA_PANEL = "Dataset"
 SCORE_PANEL = "Scoring"
 RUN_PANEL = "Run"
+RAG_PANEL = "Retrieval and verification"
 
 
 def cli(
@@ -184,6 +185,32 @@ class BackendSpec(_Section):
         return {k: v for k, v in dumped.items() if k in self.options}
 
 
+class RetrievalSpec(_Section):
+    """Img2Loc-style retrieval into the prompt and a G3-style second look (:mod:`ethan.rag`,
+    :mod:`ethan.verify`)."""
+
+    rag: Path | None = Field(
+        default=None,
+        description="A gallery (ethan gallery build): each prompt lists the places of the "
+        "most similar gallery photos.",
+        json_schema_extra=cli(RAG_PANEL),
+    )
+    rag_k: int = Field(
+        default=16, ge=1, description="Neighbours listed per image.",
+        json_schema_extra=cli(RAG_PANEL),
+    )  # fmt: skip
+    rag_negatives: int = Field(
+        default=0, ge=0, description="Least similar gallery places, listed as unlikely.",
+        json_schema_extra=cli(RAG_PANEL),
+    )  # fmt: skip
+    verify: bool = Field(
+        default=False,
+        description="A second request per image that ranks the distinct candidates "
+        "(hypotheses, neighbours, --candidates) when there are two or more.",
+        json_schema_extra=cli(RAG_PANEL),
+    )
+
+
 class GeocoderSpec(_Section):
     name: str = Field(
         default="offline",
@@ -285,6 +312,7 @@ class RunSpec(_Section):
 
     backend: BackendSpec = Field(default_factory=BackendSpec)
     settings: Settings = Field(default_factory=Settings)
+    retrieval: RetrievalSpec = Field(default_factory=RetrievalSpec)
     geocoder: GeocoderSpec = Field(default_factory=GeocoderSpec)
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
     cache: bool = Field(

@@ -135,6 +135,51 @@ class Hypothesis(Guess):
     sample: int = Field(default=0, description="which model sample it came from")
 
 
+class VerifyOption(BaseModel):
+    """One distinct candidate shown to the verification pass (numbered from 1 there)."""
+
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    name: str | None = None
+    origin: str = Field(description="answer (first pass), retrieved (gallery) or candidate")
+    probability: float | None = Field(default=None, ge=0, le=1)
+
+
+class VerifyChoice(BaseModel):
+    """One place of the verification ranking, best first."""
+
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    probability: float | None = Field(default=None, ge=0, le=1)
+    option: int | None = Field(
+        default=None, description="index into the options (0-based); None: a new place"
+    )
+    name: str | None = None
+
+
+class Verification(BaseModel):
+    """The second pass (``verify``): the options listed, what the model answered and chose.
+
+    When ``status`` is ``ok`` the prediction's point, ``spread_km`` and ``radius_km`` come
+    from ``ranking``; its ``hypotheses`` and ``raw`` stay those of the first pass, whose point
+    is kept in ``first_lat``/``first_lon``. Otherwise the first pass's point stands.
+    """
+
+    status: Status
+    message: str = ""
+    options: list[VerifyOption] = Field(default_factory=list)
+    ranking: list[VerifyChoice] = Field(default_factory=list)
+    chosen: int | None = Field(
+        default=None, description="index of the option chosen; None when a new place won"
+    )
+    first_lat: float | None = Field(default=None, ge=-90, le=90)
+    first_lon: float | None = Field(default=None, ge=-180, le=180)
+    raw: str = ""
+    finish_reason: str | None = None
+    usage: Usage = Field(default_factory=Usage)
+    cached: bool = False
+
+
 class Prediction(BaseModel):
     """Everything known about one image after the pipeline ran."""
 
@@ -162,6 +207,9 @@ class Prediction(BaseModel):
     latency_s: float | None = None
     image_sha256: str | None = None
     cached: bool = False
+    verification: Verification | None = Field(
+        default=None, description="the second pass, when one ran (usage above counts both)"
+    )
 
     @model_validator(mode="after")
     def _point_matches_status(self) -> Prediction:

@@ -6,7 +6,9 @@ grey thumbnail), because ethan re-encodes images before sending them; the ``mode
 the request picks whose recorded answers to play back (``responses/<model>.csv``).
 
 Faults can be queued (status codes, headers, bodies) and every request is recorded, so tests
-can assert what crossed the wire. Run it by hand with::
+can assert what crossed the wire. ``server.reply`` may script answers the recordings cannot
+hold (:class:`VerifyReplies` answers ethan's verification prompt by picking a listed
+candidate). Run it by hand with::
 
     python tests/replay_server.py ../shared/corpus/streetview-dev --port 8000
 """
@@ -19,10 +21,13 @@ import contextlib
 import csv
 import io
 import json
+import re
 import socket
 import threading
 import time
+import zlib
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -82,6 +87,45 @@ class ReplayCorpus:
         return self.names[int(np.argmin(distances))]
 
 
+_OPTION = re.compile(r"^(\d+)\. .*\(lat (-?\d+(?:\.\d+)?), lon (-?\d+(?:\.\d+)?)\)", re.M)
+
+
+def prompt_text(request: dict[str, Any]) -> str:
+    """The text parts of a chat request, joined."""
+    return "\n".join(
+        part.get("text", "")
+        for message in request.get("messages", [])
+        if isinstance(message.get("content"), list)
+        for part in message["content"]
+        if part.get("type") == "text"
+    )
+
+
+class VerifyReplies:
+    """Answers ethan's verification prompt (numbered candidates with ``(lat X, lon Y)``):
+    picks one listed candidate per image (seeded by its name) and ranks it first by
+    probability, though written second after another one. Other prompts get the recording.
+    ``choices`` records each answer: image, the listed points, the number picked."""
+
+    def __init__(self) -> None:
+        self.choices: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, request: dict[str, Any], image: str) -> str | None:
+        listed = [(float(lat), float(lon)) for _, lat, lon in _OPTION.findall(prompt_text(request))]
+        if not listed:
+            return None
+        pick = zlib.crc32(image.encode()) % len(listed) + 1
+        other = pick % len(listed) + 1
+        ranking = [{"candidate": pick, "probability": 0.6}]
+        if other != pick:
+            ranking.insert(0, {"candidate": other, "probability": 0.25})
+        with self._lock:
+            self.choices.append({"image": image, "listed": listed, "pick": pick})
+        answer = {"reasoning": "replayed verification", "ranking": ranking}
+        return f"Checked every candidate.\n```json\n{json.dumps(answer)}\n```"
+
+
 class _Server(ThreadingHTTPServer):
     request_queue_size = 128  # room for a client's whole first wave of connections
 
@@ -95,6 +139,8 @@ class ReplayServer:
         self.faults: deque[Fault] = deque()
         self.requests: list[Recorded] = []
         self.matched: list[str] = []
+        #: (request body, matched image) -> text that replaces the recorded answer, or None
+        self.reply: Callable[[dict[str, Any], str], str | None] | None = None
         self._lock = threading.Lock()
         self._httpd = _Server(("127.0.0.1", port), self._handler())
         self._httpd.daemon_threads = True
@@ -136,6 +182,8 @@ class ReplayServer:
         with self._lock:
             self.matched.append(name)
         text = self.corpus.answers[model].get(name, "")
+        scripted = self.reply(request, name) if self.reply is not None else None
+        text = text if scripted is None else scripted
         n = int(request.get("n") or 1)
         # A rough count: four characters a token, and a fixed price for each image.
         texts = [

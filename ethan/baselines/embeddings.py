@@ -21,6 +21,7 @@ CSV (``id,image``) naming its rows (:func:`write_embeddings`, :class:`Precompute
 from __future__ import annotations
 
 import hashlib
+import io
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -60,17 +61,19 @@ class Encoder(Protocol):
         ...
 
 
-def load_rgb(path: str | Path, max_side: int = 512) -> Image.Image:
-    """The photo upright, in RGB, no larger than ``max_side`` on its longer side."""
+def load_rgb(path: str | Path | bytes, max_side: int = 512) -> Image.Image:
+    """The photo upright, in RGB, no larger than ``max_side`` on its longer side (from a
+    file, or from the file's bytes)."""
+    label = "<bytes>" if isinstance(path, bytes) else str(path)
     try:
-        with Image.open(path) as img:
+        with Image.open(io.BytesIO(path) if isinstance(path, bytes) else path) as img:
             if img.format == "JPEG":
                 img.draft("RGB", (max_side, max_side))  # decode at 1/2, 1/4 or 1/8 scale
             rgb: Image.Image = ImageOps.exif_transpose(img).convert("RGB")
     except FileNotFoundError:
-        raise ImageError(f"{path}: no such file") from None
+        raise ImageError(f"{label}: no such file") from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise ImageError(f"{path}: cannot read image: {exc}") from None
+        raise ImageError(f"{label}: cannot read image: {exc}") from None
     rgb.thumbnail((max_side, max_side), Image.Resampling.BICUBIC)
     return rgb
 
@@ -248,12 +251,14 @@ class EmbeddingCache:
 
 @dataclass
 class Embedded:
-    """Embeddings of a list of images: row i is image i (zeros where ``errors`` has i)."""
+    """Embeddings of a list of images: row i is image i (zeros where ``errors`` has i);
+    ``digests`` holds the SHA-256 of each image file that could be read."""
 
     vectors: F32
     errors: dict[int, str] = field(default_factory=dict)
     encoded: int = 0
     cached: int = 0
+    digests: dict[int, str] = field(default_factory=dict)
 
 
 def embed_images(
@@ -269,12 +274,14 @@ def embed_images(
     rows: dict[int, F32] = {}
     errors: dict[int, str] = {}
     todo: list[tuple[int, str]] = []  # (index, cache key)
+    digests: dict[int, str] = {}
     for i, path in enumerate(paths):
         try:
             digest = file_sha256(path)
         except (OSError, EthanError) as exc:
             errors[i] = str(exc)
             continue
+        digests[i] = digest
         key = EmbeddingCache.key(encoder.identity, digest)
         hit = cache.get(key) if cache is not None else None
         if hit is not None:
@@ -305,7 +312,7 @@ def embed_images(
     vectors = np.zeros((len(paths), dim), dtype=np.float32)
     for i, vector in rows.items():
         vectors[i] = vector
-    return Embedded(vectors, errors, encoded=len(rows) - cached, cached=cached)
+    return Embedded(vectors, errors, encoded=len(rows) - cached, cached=cached, digests=digests)
 
 
 def manifest_path(npy: str | Path) -> Path:

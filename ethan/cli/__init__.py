@@ -29,5 +29,8 @@ lazy_command(
     "Classifier baselines (geocells, haversine smoothing, GeoCLIP) in the same harness.",
 )
 lazy_command("models", "ethan.cli.models", "List, and download, the local model presets.")
+lazy_command(
+    "gallery", "ethan.cli.gallery", "Retrieval galleries: geo-tagged photos embedded for --rag."
+)
 
 __all__ = ["app"]

@@ -30,6 +30,7 @@ from ethan.spec import (
     BudgetSpec,
     DatasetSpec,
     GeocoderSpec,
+    RetrievalSpec,
     RunSpec,
     ScoringSpec,
     Settings,
@@ -44,6 +45,7 @@ LOCATE_SECTIONS: tuple[tuple[tuple[str, ...], type[BaseModel]], ...] = (
     ((), RunSpec),
     (("backend",), BackendSpec),
     (("settings",), Settings),
+    (("retrieval",), RetrievalSpec),
     (("geocoder",), GeocoderSpec),
     (("budget",), BudgetSpec),
 )

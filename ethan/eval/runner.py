@@ -24,7 +24,14 @@ from ethan.eval.datasets import Dataset, Sample, load_dataset
 from ethan.eval.metrics import THRESHOLDS_KM, Metrics, Record, score
 from ethan.identity import image_key
 from ethan.results import PredictionWriter, read_predictions, write_atomic
-from ethan.runs import SPEC_FILE, RunObserver, RunResult, build_geolocator, drive
+from ethan.runs import (
+    SPEC_FILE,
+    RunObserver,
+    RunResult,
+    build_geolocator,
+    close_geolocator,
+    drive,
+)
 from ethan.spec import RunSpec
 from ethan.types import Prediction, Status
 from ethan.version import __version__
@@ -131,7 +138,7 @@ async def _run_dataset(
             images = [s.image for s in todo]
             await drive(geo, images, spec.concurrency, result, observer, writer, None, ids)
     finally:
-        await geo.aclose()
+        await close_geolocator(geo)
     return result
 
 
