@@ -60,6 +60,7 @@ class RunResult:
     stopped: str | None = None
     model: str | None = None
     backend_identity: dict[str, Any] = field(default_factory=dict)
+    map_path: Path | None = None
 
 
 def spec_path_for(out: Path) -> Path:
@@ -81,12 +82,18 @@ def build_budget(spec: RunSpec) -> Budget | None:
 
 def build_geolocator(spec: RunSpec) -> Geolocator:
     """The Geolocator a specification describes (also what each Ray actor builds)."""
-    from ethan.backends.base import create_backend
+    from ethan.backends.base import Backend, create_backend
     from ethan.geocode import create_geocoder
 
-    backend = create_backend(
-        spec.backend.name, spec.backend.model, **spec.backend.checked_options()
-    )
+    options = spec.backend.checked_options()
+    name = spec.backend.resolved_name()
+    if spec.backend.name is None and name == "llama-cpp":
+        from ethan.defaults import default_backend
+
+        mmproj = options.pop("mmproj", None)
+        backend: Backend = default_backend(model=spec.backend.model, mmproj=mmproj, **options)
+    else:
+        backend = create_backend(name, spec.backend.model, **options)
     geocoder = None
     name = spec.geocoder.name.strip().lower()
     if name != "offline" or spec.geocoder.options:
@@ -107,6 +114,20 @@ def build_geolocator(spec: RunSpec) -> Geolocator:
         verify=r.verify,
         **spec.settings.model_dump(),
     )
+
+
+def resolved_spec(spec: RunSpec, geo: Geolocator) -> RunSpec:
+    """``spec`` with the backend that actually runs written in (when it was left to the
+    default), so the saved run.yaml replays the same model whatever the environment."""
+    if spec.backend.name is not None:
+        return spec
+    backend = geo.backend
+    update: dict[str, Any] = {"name": backend.name, "model": backend.model}
+    local = getattr(backend, "spec", None)  # a llama.cpp model given as files, not a preset
+    if getattr(backend, "preset", True) is None and local is not None:
+        update["model"] = local.model_path
+        update["options"] = {**spec.backend.options, "mmproj": local.mmproj_path}
+    return spec.model_copy(update={"backend": spec.backend.model_copy(update=update)})
 
 
 def gather_images(spec: RunSpec) -> list[ImageInput]:
@@ -133,8 +154,22 @@ async def alocate_files(
     if not todo:
         raise NothingToDoError("no images found in the given paths")
     geo = build_geolocator(spec)
+    spec = resolved_spec(spec, geo)
     result = RunResult(spec=spec, out=spec.out, model=geo.backend.model)
     result.backend_identity = geo.backend.identity()
+    drawn: list[Prediction] | None = [] if spec.map is not None and spec.out is None else None
+    if spec.map is not None:
+        from ethan.eval.maps import require_folium
+
+        require_folium()
+    if drawn is not None:
+        given = sink
+
+        def sink(prediction: Prediction) -> None:
+            drawn.append(prediction)
+            if given is not None:
+                given(prediction)
+
     writer = None
     if spec.out is not None:
         writer = PredictionWriter(spec.out, resume=resume, overwrite=overwrite)
@@ -151,6 +186,12 @@ async def alocate_files(
         if writer is not None:
             writer.close()
         await close_geolocator(geo)
+    if spec.map is not None:
+        from ethan.eval.maps import write_prediction_map
+        from ethan.results import read_predictions
+
+        shown = drawn if drawn is not None else read_predictions(spec.out)  # type: ignore[arg-type]
+        result.map_path = write_prediction_map(shown, spec.map)
     return result
 
 

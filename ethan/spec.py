@@ -145,10 +145,11 @@ class Settings(_Section):
 class BackendSpec(_Section):
     """Which model answers, and the backend's own options (validated by its ``Options``)."""
 
-    name: str = Field(
-        default="openai",
-        description="Backend: openai, replay, llama-cpp, or a plugin's (entry point "
-        "group 'ethan.backends').",
+    name: str | None = Field(
+        default=None,
+        description="Backend: openai, replay, llama-cpp, ollama, or a plugin's (entry point "
+        "group 'ethan.backends') [default: openai with an API key or --base-url, else the "
+        "embedded local model].",
         json_schema_extra=cli(MODEL_PANEL, flag="--backend"),
     )
     model: str | None = Field(
@@ -162,10 +163,23 @@ class BackendSpec(_Section):
         json_schema_extra=cli(MODEL_PANEL, flag="--option", short="-o", pairs=True),
     )
 
+    def resolved_name(self) -> str:
+        """The backend that runs: the one named, else OpenAI when a key or a server URL is
+        given (or in the environment), else the embedded local model (``llama-cpp``)."""
+        if self.name is not None:
+            return self.name
+        from ethan.defaults import default_applies
+
+        key = self.options.get("api_key")
+        secret = key.get_secret_value() if isinstance(key, SecretStr) else key
+        url = self.options.get("base_url")
+        local = default_applies(None, base_url=url or None, api_key=secret or None)
+        return "llama-cpp" if local else "openai"
+
     def options_model(self) -> type[BaseModel]:
         from ethan.backends.base import backend_options_model
 
-        return backend_options_model(self.name)
+        return backend_options_model(self.resolved_name())
 
     def checked_options(self, *, as_json: bool = False) -> dict[str, Any]:
         """The options, validated by the backend's ``Options`` (only those that were set)."""
@@ -174,13 +188,14 @@ class BackendSpec(_Section):
         unknown = sorted(set(self.options) - set(known))
         if unknown:
             raise ConfigError(
-                f"unknown option(s) for the {self.name} backend: {', '.join(unknown)}; "
+                f"unknown option(s) for the {self.resolved_name()} backend: "
+                f"{', '.join(unknown)}; "
                 f"valid options: {', '.join(known) or 'none'}"
             )
         try:
             validated = model.model_validate(self.options)
         except ValidationError as exc:
-            raise ConfigError(describe(exc, f"{self.name} backend option ")) from None
+            raise ConfigError(describe(exc, f"{self.resolved_name()} backend option ")) from None
         dumped = validated.model_dump(exclude_unset=True, mode="json" if as_json else "python")
         return {k: v for k, v in dumped.items() if k in self.options}
 
@@ -335,6 +350,11 @@ class RunSpec(_Section):
     out: Path | None = Field(
         default=None,
         description="Output: the predictions JSONL (locate) or the run folder (eval).",
+        json_schema_extra=cli(RUN_PANEL),
+    )
+    map: Path | None = Field(
+        default=None,
+        description="Also draw the answers on an HTML map (ethan locate; the maps extra).",
         json_schema_extra=cli(RUN_PANEL),
     )
     provenance: Provenance | None = Field(

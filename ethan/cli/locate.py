@@ -4,14 +4,18 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ethan.cli.app import app, fail, setup_logging
+from ethan.cli.app import app, err, fail, setup_logging
 from ethan.cli.flags import GivenFlags, with_spec_flags
 from ethan.cli.progress import ProgressObserver, finish_run
+
+if TYPE_CHECKING:
+    from ethan.types import Prediction
 
 
 @app.command()
@@ -30,11 +34,15 @@ def locate(
         Path | None,
         typer.Option(help="A run specification (a saved FILE.run.yaml or your own YAML)."),
     ] = None,
+    json: Annotated[
+        bool, typer.Option("--json", help="JSON lines on a terminal too, instead of cards.")
+    ] = False,
     resume: Annotated[bool, typer.Option(help="Skip images already in --out.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log retries and more.")] = False,
 ) -> None:
     """Locate photos; write one JSON line per image (and FILE.run.yaml beside --out)."""
+    from ethan.card import use_cards
     from ethan.errors import EthanError
     from ethan.runs import locate_files
 
@@ -47,17 +55,28 @@ def locate(
     except EthanError as exc:
         fail(str(exc))
     observer = ProgressObserver("locating", "ethan locate")
-    sink = None if spec.out is not None else _print_line
+    sink = None if spec.out is not None else _printer(cards=use_cards(sys.stdout, json=json))
     with finish_run(observer) as outcome:
         result = locate_files(
             spec, resume=resume, overwrite=overwrite, observer=observer, sink=sink
         )
         outcome.stopped = result.stopped
+    if result.map_path is not None:
+        err.print(f"map: {result.map_path}")
 
 
-def _print_line(prediction: object) -> None:
-    from ethan.types import Prediction
+def _printer(*, cards: bool) -> Callable[[Prediction], None]:
+    """Where results go without --out: a card per image on a terminal, else JSON lines."""
+    if cards:
+        from rich.console import Console
 
-    assert isinstance(prediction, Prediction)
-    sys.stdout.write(prediction.to_json_line())
-    sys.stdout.flush()
+        from ethan.card import emit_card
+
+        console = Console()
+        return lambda prediction: emit_card(prediction, console)
+
+    def line(prediction: Prediction) -> None:
+        sys.stdout.write(prediction.to_json_line())
+        sys.stdout.flush()
+
+    return line

@@ -32,6 +32,12 @@ def folium_available() -> bool:
     return importlib.util.find_spec("folium") is not None
 
 
+def require_folium() -> None:
+    """Fail before a run, not after it, when the map it should draw cannot be drawn."""
+    if not folium_available():
+        raise MissingDependencyError(f"--map needs folium: {MAPS_HINT}")
+
+
 def error_line(lat1: float, lon1: float, lat2: float, lon2: float) -> list[list[float]]:
     """``[[lat, lon], [lat, lon]]`` from the first point to the second, the short way."""
     return [[lat1, lon1], [lat2, short_way_lon(lon1, lon2)]]

@@ -31,6 +31,7 @@ from ethan.runs import (
     build_geolocator,
     close_geolocator,
     drive,
+    resolved_spec,
 )
 from ethan.spec import RunSpec
 from ethan.types import Prediction, Status
@@ -89,16 +90,19 @@ def evaluate(
         raise NothingToDoError(f"the dataset has no usable rows ({dataset.source})")
     run_dir = spec.out
     run_dir.mkdir(parents=True, exist_ok=True)
-    spec.save(run_dir / SPEC_FILE)
-    config: dict[str, Any] = {
-        **spec.to_data()["settings"],
-        **spec.to_data()["dataset"],
-        "backend": spec.backend.name,
-        "n_images": len(dataset),
-    }
+    if predictions is not None:
+        spec.save(run_dir / SPEC_FILE)
     run = None
     if predictions is None:
         run = asyncio.run(_run_dataset(spec, dataset, resume, overwrite, observer))
+        spec = run.spec
+    config: dict[str, Any] = {
+        **spec.to_data()["settings"],
+        **spec.to_data()["dataset"],
+        "backend": spec.backend.resolved_name(),
+        "n_images": len(dataset),
+    }
+    if run is not None:
         config.update(
             model=run.model,
             backend_identity=run.backend_identity,
@@ -124,6 +128,8 @@ async def _run_dataset(
     spec: RunSpec, dataset: Dataset, resume: bool, overwrite: bool, observer: RunObserver
 ) -> RunResult:
     geo = build_geolocator(spec)
+    spec = resolved_spec(spec, geo)
+    spec.save(Path(spec.out or ".") / SPEC_FILE)
     result = RunResult(spec=spec, out=spec.out, model=geo.backend.model)
     result.backend_identity = geo.backend.identity()
     path = Path(spec.out or ".") / PREDICTIONS
