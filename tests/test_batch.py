@@ -275,6 +275,12 @@ def test_killed_while_polling_resumes_the_same_batches_uploading_nothing(
             tmp_path / "o2.jsonl",
             state=state_path_for(out),
         )
+    # as if the kill had come after the last upload and batch creation but before the save:
+    # the resumed run finds both (by file name and batch metadata) instead of redoing them
+    last = state.parts[-1]
+    last.file_id = last.batch_id = None
+    last.status = "written"
+    state.save(state_path_for(out))
     batch_server.hold.clear()
     summary, batch = _run_batch(_geo(batch_server, tmp_path / "c.sqlite"), images, out, resume=True)
     assert batch_server.uploads == uploads and batch_server.creations == creations

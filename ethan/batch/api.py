@@ -146,6 +146,31 @@ class BatchClient:
 
         return await self._call("listing batches", page)
 
+    async def find_file(self, filename: str) -> str | None:
+        """The id of an uploaded batch file of that name (a crash may have hidden it)."""
+
+        async def scan() -> str | None:
+            async for info in self._client.files.list(purpose="batch"):
+                if info.filename == filename:
+                    return str(info.id)
+            return None
+
+        return await self._call("listing files", scan)
+
+    async def find_batch(self, metadata: dict[str, str], since: float) -> BatchInfo | None:
+        """A batch created after ``since`` whose metadata holds ``metadata``."""
+
+        async def scan() -> BatchInfo | None:
+            async for batch in self._client.batches.list(limit=100):
+                if batch.created_at < since:
+                    return None  # newest first: the rest is older
+                tags = dict(batch.metadata or {})
+                if all(tags.get(k) == v for k, v in metadata.items()):
+                    return BatchInfo.from_sdk(batch)
+            return None
+
+        return await self._call("listing batches", scan)
+
     async def download(self, file_id: str, target: Path) -> Path:
         """Stream a file's content to ``target`` (output files can be large)."""
 

@@ -133,6 +133,7 @@ class _BatchRun:
         self.inputs: dict[str, ImageInput] = {}
         self.emitted: set[str] = set()
         self.stopped: BudgetExceededError | None = None
+        self.carried: set[str] = set()
         self.state = BatchState(model=self.backend.model, base_url=self.backend.base_url)
         if geo.budget is not None:
             geo.budget.batch = True
@@ -194,6 +195,7 @@ class _BatchRun:
             )
         self.state = old
         self.state.finished = False
+        self.carried = {p.name for p in old.parts if p.batch_id is None}
 
     async def _save(self) -> None:
         await asyncio.to_thread(self.state.save, self.state_path)
@@ -246,13 +248,19 @@ class _BatchRun:
         )
 
     async def _emit_cached_from_state(self) -> None:
-        """On resume: images the cache already answers (a batch collected, not written)."""
+        """On resume: images the cache already answers (a batch collected, not written);
+        images whose requests all ended without reaching the output are sent again."""
         for key in list(self.state.images):
-            if key in self.wanted and key not in self.emitted:
-                request = self._request_from_state(key)
-                hit = self.geo.cached(request)
-                if hit is not None:
-                    self._emit(await self.geo.finish(request, hit, cached=True))
+            if key not in self.wanted or key in self.emitted:
+                continue
+            request = self._request_from_state(key)
+            hit = self.geo.cached(request)
+            if hit is not None:
+                self._emit(await self.geo.finish(request, hit, cached=True))
+                continue
+            ids = self.state.images[key].custom_ids
+            if all(self.state.requests[c].state in ("done", "failed") for c in ids):
+                self.state.forget(key)
 
     # -- writing and submitting ---------------------------------------------------------
 
@@ -295,7 +303,8 @@ class _BatchRun:
         if not todo:
             return
         self._progress("preparing")
-        writer = PartWriter(self.spool, "part", self.limits, first=len(self.state.parts) + 1)
+        prefix = f"{self.state.run_id}-part"
+        writer = PartWriter(self.spool, prefix, self.limits, first=len(self.state.parts) + 1)
         pending: dict[str, ImageEntry] = {}
         async for key, request in self._prepared(todo):
             if isinstance(request, ImageError):
@@ -311,9 +320,8 @@ class _BatchRun:
                 except BudgetExceededError as exc:
                     self.stopped = exc
                     break
-            ids = [
-                f"r{len(self.state.images) + len(pending)}-s{s}" for s in range(request.config.n)
-            ]
+            number = self.state.next_image + len(pending)
+            ids = [f"r{number}-s{sample}" for sample in range(request.config.n)]
             lines = await asyncio.to_thread(
                 self._lines, request, ids, list(range(request.config.n))
             )
@@ -342,6 +350,7 @@ class _BatchRun:
         if closed is None:
             return
         name, custom_ids = closed
+        self.state.next_image += len(entries)
         for key, entry in entries.items():
             self.state.images[key] = entry
             for sample, custom_id in enumerate(entry.custom_ids):
@@ -357,24 +366,45 @@ class _BatchRun:
 
     async def _submit(self, part: PartEntry) -> None:
         """Upload the part's file and create its batch, saving the state after each."""
+        # A part carried over from a killed process may have been uploaded, or its batch
+        # created, just before the kill and after the last save: find those, never redo them.
+        carried = part.name in self.carried
+        path = self.spool / part.name
         if part.file_id is None:
-            path = self.spool / part.name
-            part.file_id = await self.client.upload(path)
-            self.summary.uploads += 1
+            found = await self.client.find_file(part.name) if carried else None
+            if found is None and not path.exists():
+                self._requeue(part)  # its file was lost before the upload: send it again
+                return
+            if found is None:
+                found = await self.client.upload(path)
+                self.summary.uploads += 1
+            part.file_id = found
             part.status = "uploaded"
             await self._save()
-            await asyncio.to_thread(path.unlink, True)
+        await asyncio.to_thread(path.unlink, True)
         if part.batch_id is None:
-            metadata = {"ethan_part": part.name, "ethan_state": self.state_path.name[:64]}
-            info = await self.client.create(part.file_id, metadata)
-            self.summary.created += 1
+            metadata = {"ethan_run": self.state.run_id, "ethan_part": part.name}
+            info = None
+            if carried:
+                info = await self.client.find_batch(metadata, since=self.state.created_at - 60)
+            if info is None:
+                info = await self.client.create(part.file_id, metadata)
+                self.summary.created += 1
             part.batch_id = info.id
             self._update(part, info)
             await self._save()
         self._progress("submitting")
 
+    def _requeue(self, part: PartEntry) -> None:
+        log.warning("the input file %s is gone and was never uploaded; sending it again", part.name)
+        self.state.parts.remove(part)
+        for custom_id in part.custom_ids:
+            request = self.state.requests[custom_id]
+            request.attempts -= 1
+            request.state = "pending"
+
     async def _submit_all(self) -> None:
-        for part in self.state.parts:
+        for part in list(self.state.parts):
             if part.batch_id is None:
                 await self._submit(part)
 
@@ -486,7 +516,8 @@ class _BatchRun:
                 waiting.setdefault(entry.key, []).append(custom_id)
         if not waiting:
             return
-        writer = PartWriter(self.spool, "retry", self.limits, first=len(self.state.parts) + 1)
+        prefix = f"{self.state.run_id}-retry"
+        writer = PartWriter(self.spool, prefix, self.limits, first=len(self.state.parts) + 1)
         keys = [k for k in waiting if k in self.inputs]
         for key in waiting:
             if key not in self.inputs:  # not asked for in this call: give it up quietly

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import tempfile
 import time
 from pathlib import Path
@@ -96,11 +97,16 @@ class BatchState(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     version: int = STATE_VERSION
+    run_id: str = Field(
+        default_factory=lambda: secrets.token_hex(4),
+        description="names this run's uploads and tags its batches (metadata ethan_run)",
+    )
     model: str
     base_url: str
     endpoint: str = ENDPOINT
     created_at: float = Field(default_factory=time.time)
     finished: bool = False
+    next_image: int = Field(default=0, description="number of the next image's custom_ids")
     images: dict[str, ImageEntry] = Field(default_factory=dict)
     requests: dict[str, RequestEntry] = Field(default_factory=dict)
     parts: list[PartEntry] = Field(default_factory=list)
@@ -111,6 +117,20 @@ class BatchState(BaseModel):
 
     def in_flight(self) -> list[PartEntry]:
         return [p for p in self.parts if p.in_flight]
+
+    def forget(self, key: str) -> None:
+        """Drop an image whose requests all ended, so that it can be sent again."""
+        entry = self.images.pop(key)
+        for custom_id in entry.custom_ids:
+            self.requests.pop(custom_id, None)
+            self.partial.pop(custom_id, None)
+
+    def counts(self) -> dict[str, int]:
+        """Requests by state (pending, submitted, done, failed)."""
+        found = dict.fromkeys(("pending", "submitted", "done", "failed"), 0)
+        for request in self.requests.values():
+            found[request.state] += 1
+        return found
 
     def spool_dir(self, state_path: Path) -> Path:
         """The folder beside the state file that holds input files not yet uploaded."""
