@@ -3,7 +3,7 @@
 Each sub-command lives in its own module and registers itself on :data:`app`.
 """
 
-from ethan.cli import baseline, compare, evaluate, locate, prompts  # noqa: F401  (registers)
+from ethan.cli import baseline, batch, compare, evaluate, locate, prompts  # noqa: F401  (registers)
 from ethan.cli.app import app
 
 __all__ = ["app"]
