@@ -26,6 +26,19 @@ PRICES_PER_MTOK: dict[str, tuple[float, float]] = {
 BATCH_DISCOUNT = 0.5
 
 
+def batch_prices(model: str) -> tuple[float, float] | None:
+    """The table's Batch API prices of a model ($ per million input, output tokens)."""
+    live = PRICES_PER_MTOK.get(model)
+    return None if live is None else (live[0] * BATCH_DISCOUNT, live[1] * BATCH_DISCOUNT)
+
+
+def usage_cost(usage: Usage, prices: tuple[float, float] | None) -> float | None:
+    """Dollars for this usage at these prices (None when they are unknown)."""
+    if prices is None:
+        return None
+    return (usage.prompt_tokens * prices[0] + usage.completion_tokens * prices[1]) / 1e6
+
+
 class BudgetExceededError(EthanError):
     """The run's budget is spent; what was done so far is saved."""
 
@@ -62,12 +75,7 @@ class Budget(BaseModel):
 
     def cost(self, model: str) -> float | None:
         """Dollars spent so far at the model's prices (None when they are unknown)."""
-        prices = self.prices(model)
-        if prices is None:
-            return None
-        return (
-            self.usage.prompt_tokens * prices[0] + self.usage.completion_tokens * prices[1]
-        ) / 1e6
+        return usage_cost(self.usage, self.prices(model))
 
     def prices(self, model: str) -> tuple[float, float] | None:
         """Dollars per million (input, output) tokens for this run: batch prices if batch."""

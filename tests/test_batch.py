@@ -17,7 +17,7 @@ import pytest
 from ethan import Geolocator, Prediction, ResponseCache, Status
 from ethan.batch import BatchLimits, BatchProgress, BatchState, BatchSummary, locate_batch
 from ethan.batch.state import state_path_for
-from ethan.budget import Budget
+from ethan.budget import PRICES_PER_MTOK, Budget, BudgetExceededError, batch_prices, usage_cost
 from ethan.errors import ConfigError
 from ethan.results import PredictionWriter, read_predictions
 from tests.batch_server import BatchServer
@@ -114,6 +114,9 @@ def test_200_images_give_the_same_predictions_as_live_calls_in_several_files(
     assert {"validating", "in_progress", "finalizing", "completed"} <= statuses
     assert seen[-1].phase == "done" and seen[-1].done == 200
     assert summary.usage.total_tokens == sum(p.usage.total_tokens for p in batch) > 0
+    live_in, live_out = PRICES_PER_MTOK[MODEL]
+    assert batch_prices(MODEL) == (live_in / 2, live_out / 2)
+    assert summary.cost == pytest.approx(usage_cost(summary.usage, batch_prices(MODEL)))
     state = BatchState.load(state_path_for(out))
     assert state.finished and len(state.requests) == 200
     assert "api_key" not in state_path_for(out).read_text()
@@ -288,3 +291,29 @@ def test_killed_while_polling_resumes_the_same_batches_uploading_nothing(
     assert sorted(p.image for p in batch) == sorted(str(p) for p in images)
     live = locate_all(_geo(server, tmp_path / "live.sqlite"), images)
     assert _outcomes(batch) == _outcomes(live)
+
+
+def test_a_spent_budget_stops_new_requests_and_resume_sends_only_the_rest(
+    batch_server: BatchServer, tmp_path: Path
+) -> None:
+    images = IMAGES[:10]
+    out = tmp_path / "o.jsonl"
+
+    def geo(limit: int) -> Geolocator:
+        return Geolocator(
+            "openai",
+            model=MODEL,
+            backend_options={"base_url": batch_server.base_url},
+            cache=ResponseCache(tmp_path / "c.sqlite"),
+            budget=Budget(max_requests=limit),
+        )
+
+    with pytest.raises(BudgetExceededError):
+        _run_batch(geo(4), images, out)
+    assert len(list(read_predictions(out))) == 4
+    lines = batch_server.files[batch_server.uploads[0]].data.decode().splitlines()
+    assert len(lines) == 4
+    summary, batch = _run_batch(geo(100), images, out, resume=True)
+    assert len(batch) == 10 and len({p.image for p in batch}) == 10
+    assert summary.uploads == 1 and summary.predictions == 6
+    assert len(batch_server.files[batch_server.uploads[1]].data.decode().splitlines()) == 6

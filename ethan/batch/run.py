@@ -28,7 +28,7 @@ from ethan.backends.openai import OpenAIBackend
 from ethan.batch.api import BatchClient, BatchInfo, openai_backend
 from ethan.batch.lines import PartWriter, ResultLine, read_results, request_line
 from ethan.batch.state import BatchLimits, BatchState, ImageEntry, PartEntry, RequestEntry
-from ethan.budget import BudgetExceededError
+from ethan.budget import BudgetExceededError, batch_prices, usage_cost
 from ethan.errors import BackendError, ConfigError, ImageError, InvalidResponseError
 from ethan.identity import ImageInput, image_key
 from ethan.pipeline import Geolocator, ImageRequest
@@ -163,14 +163,10 @@ class _BatchRun:
         if self.state.finished:
             await asyncio.to_thread(shutil.rmtree, self.spool, True)
         self.summary.batches = [p.batch_id for p in self.state.parts if p.batch_id]
-        if self.geo.budget is not None:
-            budget = self.geo.budget
-            prices = budget.prices(self.backend.model)
-            if prices is not None:
-                usage = self.summary.usage
-                self.summary.cost = (
-                    usage.prompt_tokens * prices[0] + usage.completion_tokens * prices[1]
-                ) / 1e6
+        budget = self.geo.budget
+        model = self.backend.model
+        prices = budget.prices(model) if budget is not None else batch_prices(model)
+        self.summary.cost = usage_cost(self.summary.usage, prices)
         self._progress("done")
         if self.stopped is not None:
             raise self.stopped
@@ -468,7 +464,8 @@ class _BatchRun:
             except InvalidResponseError as exc:
                 error = str(exc)
         if output is None:
-            request.error = error or "no answer"
+            tries = "1 attempt" if request.attempts == 1 else f"{request.attempts} attempts"
+            request.error = f"{error or 'no answer'} (after {tries})"
             request.state = "pending" if request.attempts <= self.retries else "failed"
             if request.state == "failed":
                 await self._fail(request.key, request.error)
@@ -506,7 +503,7 @@ class _BatchRun:
         for custom_id in self.state.images[key].custom_ids:
             self.state.partial.pop(custom_id, None)
         request = self._request_from_state(key)
-        self._emit(self.geo.failed(key, BackendError(f"{key}: {message}"), request))
+        self._emit(self.geo.failed(key, BackendError(message), request))
 
     async def _resubmit(self) -> None:
         """Put every request waiting for a retry into follow-up batch files."""
