@@ -34,6 +34,16 @@ from ethan.backends.llama_cpp import (
 from ethan.backends.openai import OpenAIBackend, OpenAIOptions
 from ethan.backends.replay import ReplayBackend
 from ethan.baselines.candidates import Candidate, load_candidates
+from ethan.batch import (
+    BatchInfo,
+    BatchLimits,
+    BatchProgress,
+    BatchState,
+    BatchSummary,
+    locate_batch,
+    state_path_for,
+)
+from ethan.batch.progress import BatchDisplay
 from ethan.cache import ResponseCache
 from ethan.errors import (
     AuthenticationError,
@@ -81,6 +91,12 @@ __all__ = [
     "AuthenticationError",
     "Backend",
     "BackendError",
+    "BatchDisplay",
+    "BatchInfo",
+    "BatchLimits",
+    "BatchProgress",
+    "BatchState",
+    "BatchSummary",
     "Candidate",
     "ChainGeocoder",
     "Choice",
@@ -138,6 +154,7 @@ __all__ = [
     "list_templates",
     "load_candidates",
     "load_dataset",
+    "locate_batch",
     "parse_answer",
     "prepare_image",
     "read_predictions",
@@ -146,5 +163,6 @@ __all__ = [
     "reverse",
     "reverse_many",
     "score",
+    "state_path_for",
     "unload_models",
 ]

@@ -13,7 +13,8 @@ completed`` (or ``failed`` when its input does not validate). Knobs: ``fail_imag
 photo's requests fail (HTTP 500 lines in the error file) that many times; ``expire_batches``
 expires the next N batches after ``expire_after`` requests ran (the rest are ``batch_expired``
 errors); ``cancel_batches`` cancels the next N batches once in progress, as an operator would
-(``cancelling -> cancelled``, the rest ``batch_cancelled``); ``hold`` keeps every batch
+(``cancelling -> cancelled``, the rest ``batch_cancelled``); ``reject_batches`` fails the next
+N batches in validation (an enqueued-token limit, as the API does); ``hold`` keeps every batch
 ``in_progress`` while set. Uploads and creations are recorded for the tests.
 """
 
@@ -82,6 +83,7 @@ class BatchServer(ReplayServer):
         self.expire_batches = 0
         self.expire_after = 0
         self.cancel_batches = 0
+        self.reject_batches = 0
         self.hold = threading.Event()
         self._ids = 0
 
@@ -167,6 +169,16 @@ class BatchServer(ReplayServer):
                 self.cancel_batches -= 1
                 stored.fate = "cancel"
             self._validate(stored, source)
+            if self.reject_batches > 0 and not stored.errors:
+                self.reject_batches -= 1
+                model = stored.lines[0]["body"]["model"]
+                message = (
+                    f"Enqueued token limit reached for {model} in organization org-test. "
+                    "Limit: 90,000 enqueued tokens."
+                )
+                stored.errors.append(
+                    {"code": "token_limit_exceeded", "message": message, "line": None}
+                )
             self.batches[batch_id] = stored
             self.creations.append(batch_id)
         return 200, body

@@ -317,3 +317,37 @@ def test_a_spent_budget_stops_new_requests_and_resume_sends_only_the_rest(
     assert len(batch) == 10 and len({p.image for p in batch}) == 10
     assert summary.uploads == 1 and summary.predictions == 6
     assert len(batch_server.files[batch_server.uploads[1]].data.decode().splitlines()) == 6
+
+
+def test_a_batch_failed_in_validation_is_retried_then_reported_with_its_error(
+    batch_server: BatchServer, tmp_path: Path
+) -> None:
+    images = IMAGES[:4]
+    batch_server.reject_batches = 1
+    _, batch = _run_batch(_geo(batch_server, tmp_path / "c.sqlite"), images, tmp_path / "a.jsonl")
+    states = [batch_server.batches[b].body["status"] for b in batch_server.creations]
+    assert states == ["failed", "completed"]
+    assert len(batch) == 4 and not any(p.status is Status.ERROR for p in batch)
+
+    batch_server.reject_batches = 2
+    _, again = _run_batch(_geo(batch_server, tmp_path / "d.sqlite"), images, tmp_path / "b.jsonl")
+    assert len(again) == 4 and all(p.status is Status.ERROR for p in again)
+    assert all("Enqueued token limit reached" in p.message for p in again)
+    assert all("after 2 attempts" in p.message for p in again)
+
+
+def test_one_failed_sample_is_retried_alone_and_joins_the_others(
+    batch_server: BatchServer, server: ReplayServer, tmp_path: Path
+) -> None:
+    images = IMAGES[:4]
+    batch_server.fail_images = {images[2].name: 1}  # the first of its two sample lines fails
+    _, batch = _run_batch(
+        _geo(batch_server, tmp_path / "c.sqlite", samples=2), images, tmp_path / "o.jsonl"
+    )
+    retry = batch_server.files[batch_server.uploads[1]].data.decode().splitlines()
+    assert len(retry) == 1
+    live = locate_all(_geo(server, tmp_path / "live.sqlite", samples=2), images)
+    assert _outcomes(batch) == _outcomes(live)
+    assert {p.image: p.raw for p in batch} == {p.image: p.raw for p in live}
+    state = BatchState.load(state_path_for(tmp_path / "o.jsonl"))
+    assert state.partial == {} and state.counts()["done"] == 8

@@ -11,13 +11,14 @@ batch (``retries``), then become ``error`` predictions carrying the API's messag
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import shutil
 import tempfile
 import time
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -271,7 +272,7 @@ class _BatchRun:
 
     async def _prepared(
         self, keys: list[str]
-    ) -> AsyncIterator[tuple[str, ImageRequest | ImageError]]:
+    ) -> AsyncGenerator[tuple[str, ImageRequest | ImageError], None]:
         """(key, ImageRequest | ImageError) in order, ``concurrency`` prepared at once."""
         window: deque[tuple[str, asyncio.Task[ImageRequest]]] = deque()
         source = iter(keys)
@@ -302,40 +303,41 @@ class _BatchRun:
         prefix = f"{self.state.run_id}-part"
         writer = PartWriter(self.spool, prefix, self.limits, first=len(self.state.parts) + 1)
         pending: dict[str, ImageEntry] = {}
-        async for key, request in self._prepared(todo):
-            if isinstance(request, ImageError):
-                self._emit(self.geo.failed(key, request))
-                continue
-            hit = self.geo.cached(request)
-            if hit is not None:
-                self._emit(await self.geo.finish(request, hit, cached=True))
-                continue
-            if self.geo.budget is not None:
-                try:
-                    self.geo.budget.acquire(self.backend.model)
-                except BudgetExceededError as exc:
-                    self.stopped = exc
-                    break
-            number = self.state.next_image + len(pending)
-            ids = [f"r{number}-s{sample}" for sample in range(request.config.n)]
-            lines = await asyncio.to_thread(
-                self._lines, request, ids, list(range(request.config.n))
-            )
-            if writer.too_big(lines):
-                error = ImageError(f"{key}: its request is larger than a batch file may be")
-                self._emit(self.geo.failed(key, error, request))
-                continue
-            if not writer.fits(lines):
-                await self._close_part(writer, pending, attempt=1)
-                pending = {}
-            await asyncio.to_thread(writer.add, ids, lines)
-            pending[key] = ImageEntry(
-                cache_key=request.cache_key,
-                sha256=request.sha256,
-                samples=request.config.n,
-                prepared_at=time.time() - (time.perf_counter() - request.started),
-                custom_ids=ids,
-            )
+        async with contextlib.aclosing(self._prepared(todo)) as prepared:
+            async for key, request in prepared:
+                if isinstance(request, ImageError):
+                    self._emit(self.geo.failed(key, request))
+                    continue
+                hit = self.geo.cached(request)
+                if hit is not None:
+                    self._emit(await self.geo.finish(request, hit, cached=True))
+                    continue
+                if self.geo.budget is not None:
+                    try:
+                        self.geo.budget.acquire(self.backend.model)
+                    except BudgetExceededError as exc:
+                        self.stopped = exc
+                        break
+                number = self.state.next_image + len(pending)
+                ids = [f"r{number}-s{sample}" for sample in range(request.config.n)]
+                lines = await asyncio.to_thread(
+                    self._lines, request, ids, list(range(request.config.n))
+                )
+                if writer.too_big(lines):
+                    error = ImageError(f"{key}: its request is larger than a batch file may be")
+                    self._emit(self.geo.failed(key, error, request))
+                    continue
+                if not writer.fits(lines):
+                    await self._close_part(writer, pending, attempt=1)
+                    pending = {}
+                await asyncio.to_thread(writer.add, ids, lines)
+                pending[key] = ImageEntry(
+                    cache_key=request.cache_key,
+                    sha256=request.sha256,
+                    samples=request.config.n,
+                    prepared_at=time.time() - (time.perf_counter() - request.started),
+                    custom_ids=ids,
+                )
         await self._close_part(writer, pending, attempt=1)
 
     async def _close_part(
@@ -521,24 +523,25 @@ class _BatchRun:
                 for custom_id in waiting[key]:
                     self.state.requests[custom_id].state = "failed"
         attempt = 1 + max(self.state.requests[c].attempts for ids in waiting.values() for c in ids)
-        async for key, request in self._prepared(keys):
-            if isinstance(request, ImageError):
-                for custom_id in waiting[key]:
-                    self.state.requests[custom_id].state = "failed"
-                await self._fail(key, str(request))
-                continue
-            if request.cache_key != self.state.images[key].cache_key:
-                raise ConfigError(
-                    f"the settings changed since {self.state_path} was written (the request "
-                    f"for {key} differs); resume with the same settings"
-                )
-            ids = waiting[key]
-            samples = [self.state.requests[c].sample for c in ids]
-            lines = await asyncio.to_thread(self._lines, request, ids, samples)
-            if not writer.fits(lines):
-                await self._close_part(writer, {}, attempt=attempt)
-            await asyncio.to_thread(writer.add, ids, lines)
-            self.summary.retried += len(ids)
+        async with contextlib.aclosing(self._prepared(keys)) as prepared:
+            async for key, request in prepared:
+                if isinstance(request, ImageError):
+                    for custom_id in waiting[key]:
+                        self.state.requests[custom_id].state = "failed"
+                    await self._fail(key, str(request))
+                    continue
+                if request.cache_key != self.state.images[key].cache_key:
+                    raise ConfigError(
+                        f"the settings changed since {self.state_path} was written (the request "
+                        f"for {key} differs); resume with the same settings"
+                    )
+                ids = waiting[key]
+                samples = [self.state.requests[c].sample for c in ids]
+                lines = await asyncio.to_thread(self._lines, request, ids, samples)
+                if not writer.fits(lines):
+                    await self._close_part(writer, {}, attempt=attempt)
+                await asyncio.to_thread(writer.add, ids, lines)
+                self.summary.retried += len(ids)
         await self._close_part(writer, {}, attempt=attempt)
 
 
