@@ -34,11 +34,13 @@ def batch_server(corpus: ReplayCorpus) -> Iterator[BatchServer]:
         yield running
 
 
-def _geo(server: ReplayServer, cache: Path, **settings: object) -> Geolocator:
+def _geo(
+    server: ReplayServer, cache: Path, api_key: str | None = None, **settings: object
+) -> Geolocator:
     return Geolocator(
         "openai",
         model=MODEL,
-        backend_options={"base_url": server.base_url, "max_retry_wait": 0.01},
+        backend_options={"base_url": server.base_url, "max_retry_wait": 0.01, "api_key": api_key},
         cache=ResponseCache(cache),
         **settings,  # type: ignore[arg-type]
     )
@@ -88,8 +90,9 @@ def test_200_images_give_the_same_predictions_as_live_calls_in_several_files(
     seen: list[BatchProgress] = []
     out = tmp_path / "out.jsonl"
     limits = BatchLimits(max_requests=60)
+    secret = "sk-test-0123456789abcdef"
     summary, batch = _run_batch(
-        _geo(batch_server, tmp_path / "batch.sqlite"),
+        _geo(batch_server, tmp_path / "batch.sqlite", api_key=secret),
         IMAGES,
         out,
         limits=limits,
@@ -119,7 +122,8 @@ def test_200_images_give_the_same_predictions_as_live_calls_in_several_files(
     assert summary.cost == pytest.approx(usage_cost(summary.usage, batch_prices(MODEL)))
     state = BatchState.load(state_path_for(out))
     assert state.finished and len(state.requests) == 200
-    assert "api_key" not in state_path_for(out).read_text()
+    for saved in (state_path_for(out), out, tmp_path / "batch.sqlite"):
+        assert secret not in saved.read_text(errors="replace")
 
 
 def test_a_second_run_is_answered_from_the_cache_without_a_batch(

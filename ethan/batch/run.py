@@ -448,7 +448,7 @@ class _BatchRun:
                     mine = [r for r in chunk if r.custom_id in ours and r.custom_id not in seen]
                     seen.update(r.custom_id for r in mine)
                     await asyncio.gather(*(self._result(r) for r in mine))
-        reason = "; ".join(part.errors) or f"the batch ended {part.status} before running it"
+        reason = "; ".join(part.errors) or f"no result for this request in the {part.status} batch"
         missing = [c for c in part.custom_ids if c not in seen]
         await asyncio.gather(*(self._result(ResultLine(c, None, reason)) for c in missing))
         part.collected = True
