@@ -14,7 +14,8 @@ photo's requests fail (HTTP 500 lines in the error file) that many times; ``expi
 expires the next N batches after ``expire_after`` requests ran (the rest are ``batch_expired``
 errors); ``cancel_batches`` cancels the next N batches once in progress, as an operator would
 (``cancelling -> cancelled``, the rest ``batch_cancelled``); ``reject_batches`` fails the next
-N batches in validation (an enqueued-token limit, as the API does); ``hold`` keeps every batch
+N batches in validation (an enqueued-token limit, as the API does); ``upload_latency`` slows
+every upload down (stored after the wait even if the client has gone); ``hold`` keeps every batch
 ``in_progress`` while set. Uploads and creations are recorded for the tests.
 """
 
@@ -84,6 +85,9 @@ class BatchServer(ReplayServer):
         self.expire_after = 0
         self.cancel_batches = 0
         self.reject_batches = 0
+        #: seconds each upload waits after it was received and before it is stored
+        self.upload_latency = 0.0
+        self.uploads_started = 0
         self.hold = threading.Event()
         self._ids = 0
 
@@ -111,6 +115,9 @@ class BatchServer(ReplayServer):
         purpose = fields["purpose"].decode()
         if purpose == "batch" and not filename.endswith(".jsonl"):
             return 400, _error("batch files must be .jsonl")
+        with self._lock:
+            self.uploads_started += 1
+        time.sleep(self.upload_latency)
         with self._lock:
             stored = StoredFile(
                 self._new_id("file"), filename, purpose, fields["file"], int(time.time())

@@ -355,3 +355,43 @@ def test_one_failed_sample_is_retried_alone_and_joins_the_others(
     assert {p.image: p.raw for p in batch} == {p.image: p.raw for p in live}
     state = BatchState.load(state_path_for(tmp_path / "o.jsonl"))
     assert state.partial == {} and state.counts()["done"] == 8
+
+
+def test_killed_during_an_upload_resumes_without_uploading_anything_twice(
+    batch_server: BatchServer, server: ReplayServer, tmp_path: Path
+) -> None:
+    images = IMAGES[:30]
+    out = tmp_path / "o.jsonl"
+    batch_server.upload_latency = 1.0
+    args = [batch_server.base_url, str(out), str(tmp_path / "c.sqlite"), "10"]
+    root = Path(__file__).resolve().parents[1]
+    client = subprocess.Popen(
+        [sys.executable, "-m", "tests.batch_client", *args, *map(str, images)],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_until(lambda: batch_server.uploads_started == 2, "the second upload")
+        client.send_signal(signal.SIGKILL)  # while the server takes the second file
+        client.wait(timeout=30)
+    finally:
+        if client.poll() is None:
+            client.kill()
+    _wait_until(lambda: len(batch_server.uploads) == 2, "the server to keep the second file")
+    state = BatchState.load(state_path_for(out))
+    assert [p.file_id is not None for p in state.parts] == [True, False]
+    batch_server.upload_latency = 0.0
+    summary, batch = _run_batch(_geo(batch_server, tmp_path / "c.sqlite"), images, out, resume=True)
+    assert summary.uploads == 1  # only the third file; the second was found by its name
+    assert len(batch_server.uploads) == 3 and len(batch_server.creations) == 3
+    sent = [
+        json.loads(line)["custom_id"]
+        for file_id in batch_server.uploads
+        for line in batch_server.files[file_id].data.decode().splitlines()
+    ]
+    assert len(sent) == 30 and len(set(sent)) == 30
+    assert sorted(p.image for p in batch) == sorted(str(p) for p in images)
+    live = locate_all(_geo(server, tmp_path / "live.sqlite"), images)
+    assert _outcomes(batch) == _outcomes(live)
