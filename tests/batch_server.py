@@ -15,8 +15,9 @@ expires the next N batches after ``expire_after`` requests ran (the rest are ``b
 errors); ``cancel_batches`` cancels the next N batches once in progress, as an operator would
 (``cancelling -> cancelled``, the rest ``batch_cancelled``); ``reject_batches`` fails the next
 N batches in validation (an enqueued-token limit, as the API does); ``upload_latency`` slows
-every upload down (stored after the wait even if the client has gone); ``hold`` keeps every batch
-``in_progress`` while set. Uploads and creations are recorded for the tests.
+every upload down (stored after the wait even if the client has gone); ``hold`` keeps every
+batch ``in_progress`` while set; queued faults (``queue(Fault(...))``) answer the next Files or
+Batches requests. Uploads, creations and cancellations are recorded for the tests.
 """
 
 from __future__ import annotations
@@ -324,7 +325,20 @@ class BatchServer(ReplayServer):
         server = self
 
         class Handler(base):  # type: ignore[misc,valid-type]
+            def _fault(self) -> bool:
+                """Send the next queued fault instead of the answer, if there is one."""
+                with server._lock:
+                    fault = server.faults.popleft() if server.faults else None
+                if fault is None:
+                    return False
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                body = fault.body or _error(f"injected {fault.status}")
+                self._send(fault.status, body, fault.headers, fault.cut_after)
+                return True
+
             def do_GET(self) -> None:
+                if self._fault():
+                    return
                 url = urlparse(self.path)
                 parts = url.path.rstrip("/").split("/")[2:]  # after "/v1"
                 if parts == ["files"]:
@@ -355,6 +369,8 @@ class BatchServer(ReplayServer):
             def do_POST(self) -> None:
                 path = urlparse(self.path).path.rstrip("/")
                 parts = path.split("/")[2:]
+                if parts[:1] in (["files"], ["batches"]) and self._fault():
+                    return
                 if parts == ["files"]:
                     raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                     self._send(*server.upload(self.headers.get("Content-Type", ""), raw))

@@ -22,7 +22,7 @@ from ethan.errors import ConfigError
 from ethan.results import PredictionWriter, read_predictions
 from tests.batch_server import BatchServer
 from tests.conftest import STREETVIEW, locate_all
-from tests.replay_server import ReplayCorpus, ReplayServer
+from tests.replay_server import Fault, ReplayCorpus, ReplayServer
 
 IMAGES = sorted((STREETVIEW / "images").glob("*.jpg"), key=lambda p: int(p.stem))
 MODEL = "gpt-4o-mini"
@@ -395,3 +395,55 @@ def test_killed_during_an_upload_resumes_without_uploading_anything_twice(
     assert sorted(p.image for p in batch) == sorted(str(p) for p in images)
     live = locate_all(_geo(server, tmp_path / "live.sqlite"), images)
     assert _outcomes(batch) == _outcomes(live)
+
+
+def test_files_are_split_at_the_byte_limit_and_an_oversized_request_fails_alone(
+    batch_server: BatchServer, tmp_path: Path
+) -> None:
+    images = IMAGES[:8]
+    limit = 400_000
+    _, batch = _run_batch(
+        _geo(batch_server, tmp_path / "c.sqlite"),
+        images,
+        tmp_path / "a.jsonl",
+        limits=BatchLimits(max_bytes=limit),
+    )
+    sizes = [len(batch_server.files[f].data) for f in batch_server.uploads]
+    assert len(sizes) > 1 and max(sizes) <= limit
+    assert len(batch) == 8 and not any(p.status is Status.ERROR for p in batch)
+
+    _, tiny = _run_batch(
+        _geo(batch_server, tmp_path / "d.sqlite"),
+        images[:2],
+        tmp_path / "b.jsonl",
+        limits=BatchLimits(max_bytes=1000),
+    )
+    assert len(tiny) == 2 and all(p.status is Status.ERROR for p in tiny)
+    assert all("larger than a batch file may be" in p.message for p in tiny)
+    assert len(batch_server.uploads) == len(sizes)  # nothing sent for them
+
+
+def test_the_batch_api_needs_the_openai_backend(tmp_path: Path) -> None:
+    geo = Geolocator(
+        "replay", backend_options={"responses": STREETVIEW / "responses" / "gpt-4o.csv"}
+    )
+    with pytest.raises(ConfigError, match="needs the openai backend"):
+        _run_batch(geo, IMAGES[:1], tmp_path / "o.jsonl")
+
+
+def test_an_outage_while_polling_costs_polls_not_the_run(
+    batch_server: BatchServer, tmp_path: Path
+) -> None:
+    images = IMAGES[:3]
+    queued: list[bool] = []
+
+    def outage(snapshot: BatchProgress) -> None:
+        if snapshot.phase == "submitting" and not queued:
+            queued.append(True)  # more 503s than one poll's retries (5 attempts)
+            batch_server.queue(*[Fault(503)] * 7, Fault(500), Fault(502))
+
+    _, batch = _run_batch(
+        _geo(batch_server, tmp_path / "c.sqlite"), images, tmp_path / "o.jsonl", on_progress=outage
+    )
+    assert queued and not batch_server.faults
+    assert len(batch) == 3 and not any(p.status is Status.ERROR for p in batch)

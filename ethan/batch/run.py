@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from ethan.backends.base import ModelOutput
-from ethan.backends.openai import OpenAIBackend
+from ethan.backends.openai import RETRYABLE, OpenAIBackend
 from ethan.batch.api import BatchClient, BatchInfo, openai_backend
 from ethan.batch.lines import PartWriter, ResultLine, read_results, request_line
 from ethan.batch.state import BatchLimits, BatchState, ImageEntry, PartEntry, RequestEntry
@@ -38,6 +38,8 @@ from ethan.types import Prediction, Usage
 log = logging.getLogger(__name__)
 
 Sink = Callable[[Prediction], None]
+#: Polls in a row that may fail (after the client's own retries) before the run gives up.
+POLL_TROUBLES = 10
 #: Result lines interpreted at once (parse and geocode run on the Geolocator's threads).
 CHUNK = 256
 
@@ -418,10 +420,19 @@ class _BatchRun:
         return before != (part.status, part.completed, part.failed, part.total)
 
     async def _poll(self, poll_interval: float) -> None:
+        troubles = 0
         while True:
             changed = False
-            for part in self.state.in_flight():
-                changed |= self._update(part, await self.client.retrieve(str(part.batch_id)))
+            try:
+                for part in self.state.in_flight():
+                    changed |= self._update(part, await self.client.retrieve(str(part.batch_id)))
+                troubles = 0
+            except RETRYABLE as exc:
+                # a batch runs for hours: a passing outage costs a poll, not the run
+                troubles += 1
+                if troubles >= POLL_TROUBLES:
+                    raise
+                log.warning("could not read the batches (%s); trying again next poll", exc)
             if changed:
                 await self._save()
             self._progress("polling")
