@@ -238,7 +238,7 @@ class OpenAIBackend:
             raise self._error(exc) from None
         except json.JSONDecodeError as exc:
             raise InvalidResponseError(f"the server's answer is not valid JSON ({exc})") from None
-        return self.output_from_completion(response.model_dump(mode="json"))
+        return self.output_from_completion(response.model_dump())
 
     def output_from_completion(self, completion: dict[str, Any]) -> ModelOutput:
         """Our :class:`ModelOutput` for a ``chat.completion`` object, from a live answer or
