@@ -42,7 +42,7 @@ def _json_lines(text: str) -> list[dict[str, object]]:
 
 
 def test_list_status_and_cancel_a_run_in_flight(batch_server: BatchServer, tmp_path: Path) -> None:
-    out = tmp_path / "o.jsonl"
+    out = tmp_path / "predictions.jsonl"  # as in an eval run folder
     batch_server.hold.set()
     args = [batch_server.base_url, str(out), str(tmp_path / "c.sqlite"), "5"]
     client = subprocess.Popen(
@@ -67,6 +67,8 @@ def test_list_status_and_cancel_a_run_in_flight(batch_server: BatchServer, tmp_p
 
         offline = run_ethan("batch", "list", "--state", str(state_path_for(out)), "--offline")
         assert offline.returncode == 0 and first in offline.stdout and "10 images" in offline.stdout
+        folder = run_ethan("batch", "list", "--out", str(tmp_path), "--offline", "--json")
+        assert [r["id"] for r in _json_lines(folder.stdout)] == [first, second]
 
         account = run_ethan(
             "batch", "list", "--account", "--base-url", batch_server.base_url, "--json"

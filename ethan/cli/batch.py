@@ -24,6 +24,7 @@ from ethan.batch.progress import STYLES
 from ethan.batch.state import BatchState, state_path_for
 from ethan.cli.app import app, fail
 from ethan.errors import EthanError
+from ethan.eval.runner import PREDICTIONS
 
 T = TypeVar("T")
 
@@ -35,7 +36,11 @@ app.add_typer(batch_app, name="batch")
 out_console = Console()
 
 Out = Annotated[
-    Path | None, typer.Option("--out", help="The run's output file (its state is OUT.batch.json).")
+    Path | None,
+    typer.Option(
+        "--out",
+        help="The run's output file (its state is OUT.batch.json), or an eval run folder.",
+    ),
 ]
 StateFile = Annotated[Path | None, typer.Option("--state", help="The batch state file itself.")]
 BaseUrl = Annotated[
@@ -51,6 +56,8 @@ AsJson = Annotated[bool, typer.Option("--json", help="One JSON object per batch 
 def _state(out: Path | None, state: Path | None) -> BatchState | None:
     if out is not None and state is not None:
         fail("pass --out or --state, not both")
+    if out is not None and out.is_dir():  # an eval run folder
+        out = out / PREDICTIONS
     path = state if state is not None else state_path_for(out) if out is not None else None
     if path is None:
         return None
