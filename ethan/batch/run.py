@@ -184,10 +184,14 @@ class _BatchRun:
             if not old.finished:
                 raise ConfigError(
                     f"{path} holds a batch run that has not finished; pass --resume to "
-                    "continue it, or cancel it with `ethan batch cancel --state` and delete it"
+                    f"continue it, or cancel its batches (ethan batch cancel --state {path} "
+                    "--all) and delete the file"
                 )
             return
-        if old.model != self.backend.model or old.base_url != self.backend.base_url:
+        same = old.model == self.backend.model and old.base_url == self.backend.base_url
+        if old.finished and not same:
+            return  # nothing of it is in flight: a new run for the other model
+        if not same:
             raise ConfigError(
                 f"{path} was made for {old.model} at {old.base_url}, not {self.backend.model} "
                 f"at {self.backend.base_url}"
