@@ -13,9 +13,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from ethan import Geolocator, Prediction, ResponseCache, Status
 from ethan.batch import BatchLimits, BatchProgress, BatchState, BatchSummary, locate_batch
+from ethan.batch.progress import BatchDisplay
 from ethan.batch.state import state_path_for
 from ethan.budget import PRICES_PER_MTOK, Budget, BudgetExceededError, batch_prices, usage_cost
 from ethan.errors import ConfigError
@@ -447,3 +449,26 @@ def test_an_outage_while_polling_costs_polls_not_the_run(
     )
     assert queued and not batch_server.faults
     assert len(batch) == 3 and not any(p.status is Status.ERROR for p in batch)
+
+
+def test_the_display_shows_every_batch_with_its_state_and_counts(
+    batch_server: BatchServer, tmp_path: Path
+) -> None:
+    console = Console(record=True, width=120, force_terminal=False)
+    with BatchDisplay(console) as display:
+        _run_batch(
+            _geo(batch_server, tmp_path / "c.sqlite"),
+            IMAGES[:6],
+            tmp_path / "o.jsonl",
+            limits=BatchLimits(max_requests=4),
+            on_progress=display.update,
+        )
+    assert display.last is not None and display.last.phase == "done"
+    text = console.export_text()
+    rendered = Console(record=True, width=120)
+    rendered.print(display.render(display.last))
+    final = rendered.export_text()
+    for batch_id in batch_server.creations:
+        assert batch_id in final
+    assert final.count("completed") >= 2 and "6/6" in final
+    assert "part-0002.jsonl" in final and text
