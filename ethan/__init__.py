@@ -52,6 +52,18 @@ if TYPE_CHECKING:
     from ethan.baselines.candidates import (
         load_candidates,
     )
+    from ethan.batch import (
+        BatchInfo,
+        BatchLimits,
+        BatchProgress,
+        BatchState,
+        BatchSummary,
+        locate_batch,
+        state_path_for,
+    )
+    from ethan.batch.progress import (
+        BatchDisplay,
+    )
     from ethan.cache import (
         ResponseCache,
     )
@@ -191,6 +203,12 @@ _EXPORTS: dict[str, str] = {
     "Backend": "ethan.backends.base",
     "BackendError": "ethan.errors",
     "BackendSpec": "ethan.spec",
+    "BatchDisplay": "ethan.batch.progress",
+    "BatchInfo": "ethan.batch",
+    "BatchLimits": "ethan.batch",
+    "BatchProgress": "ethan.batch",
+    "BatchState": "ethan.batch",
+    "BatchSummary": "ethan.batch",
     "BudgetSpec": "ethan.spec",
     "Candidate": "ethan.types",
     "ChainGeocoder": "ethan.geocode",
@@ -282,6 +300,7 @@ _EXPORTS: dict[str, str] = {
     "load_candidates": "ethan.baselines.candidates",
     "load_dataset": "ethan.eval",
     "load_systems": "ethan.eval.systems",
+    "locate_batch": "ethan.batch",
     "locate_files": "ethan.runs",
     "parse_answer": "ethan.parse",
     "prepare_image": "ethan.images",
@@ -291,6 +310,7 @@ _EXPORTS: dict[str, str] = {
     "reverse": "ethan.geocode.reverse",
     "reverse_many": "ethan.geocode",
     "score": "ethan.eval",
+    "state_path_for": "ethan.batch",
     "unload_models": "ethan.backends.llama_cpp",
     "use_cards": "ethan.card",
     "write_prediction_map": "ethan.eval.maps",
@@ -318,6 +338,12 @@ __all__ = [
     "Backend",
     "BackendError",
     "BackendSpec",
+    "BatchDisplay",
+    "BatchInfo",
+    "BatchLimits",
+    "BatchProgress",
+    "BatchState",
+    "BatchSummary",
     "BudgetSpec",
     "Candidate",
     "ChainGeocoder",
@@ -410,6 +436,7 @@ __all__ = [
     "load_candidates",
     "load_dataset",
     "load_systems",
+    "locate_batch",
     "locate_files",
     "parse_answer",
     "prepare_image",
@@ -419,6 +446,7 @@ __all__ = [
     "reverse",
     "reverse_many",
     "score",
+    "state_path_for",
     "unload_models",
     "use_cards",
     "write_prediction_map",

@@ -22,6 +22,21 @@ PRICES_PER_MTOK: dict[str, tuple[float, float]] = {
     "gpt-4.1-mini": (0.40, 1.60),
     "gpt-4.1-nano": (0.10, 0.40),
 }
+#: What the OpenAI Batch API charges, as a share of the live price.
+BATCH_DISCOUNT = 0.5
+
+
+def batch_prices(model: str) -> tuple[float, float] | None:
+    """The table's Batch API prices of a model ($ per million input, output tokens)."""
+    live = PRICES_PER_MTOK.get(model)
+    return None if live is None else (live[0] * BATCH_DISCOUNT, live[1] * BATCH_DISCOUNT)
+
+
+def usage_cost(usage: Usage, prices: tuple[float, float] | None) -> float | None:
+    """Dollars for this usage at these prices (None when they are unknown)."""
+    if prices is None:
+        return None
+    return (usage.prompt_tokens * prices[0] + usage.completion_tokens * prices[1]) / 1e6
 
 
 class BudgetExceededError(EthanError):
@@ -36,6 +51,11 @@ class Budget(BaseModel):
     max_cost: float | None = Field(default=None, gt=0, description="US dollars")
     price_in: float | None = Field(default=None, ge=0, description="$ per million input tokens")
     price_out: float | None = Field(default=None, ge=0, description="$ per million output tokens")
+    batch: bool = Field(
+        default=False,
+        description="the run goes through the Batch API: every price (the table's or "
+        "price_in/price_out, both live prices) is multiplied by BATCH_DISCOUNT",
+    )
 
     requests: int = 0
     usage: Usage = Field(default_factory=Usage)
@@ -55,17 +75,17 @@ class Budget(BaseModel):
 
     def cost(self, model: str) -> float | None:
         """Dollars spent so far at the model's prices (None when they are unknown)."""
-        prices = self.prices(model)
-        if prices is None:
-            return None
-        return (
-            self.usage.prompt_tokens * prices[0] + self.usage.completion_tokens * prices[1]
-        ) / 1e6
+        return usage_cost(self.usage, self.prices(model))
 
     def prices(self, model: str) -> tuple[float, float] | None:
+        """Dollars per million (input, output) tokens for this run: batch prices if batch."""
         if self.price_in is not None and self.price_out is not None:
-            return self.price_in, self.price_out
-        return PRICES_PER_MTOK.get(model)
+            live: tuple[float, float] | None = (self.price_in, self.price_out)
+        else:
+            live = PRICES_PER_MTOK.get(model)
+        if live is None or not self.batch:
+            return live
+        return live[0] * BATCH_DISCOUNT, live[1] * BATCH_DISCOUNT
 
     def acquire(self, model: str) -> None:
         """Count one request, or raise if the budget does not allow it."""

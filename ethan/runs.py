@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ethan.budget import Budget, BudgetExceededError
-from ethan.errors import NothingToDoError
+from ethan.errors import ConfigError, NothingToDoError
 from ethan.identity import ImageInput, image_key
 from ethan.pipeline import Geolocator
 from ethan.remote import is_url
@@ -32,6 +32,7 @@ from ethan.summary import RunSummary
 from ethan.types import Prediction
 
 if TYPE_CHECKING:
+    from ethan.batch import BatchProgress
     from ethan.eval.datasets import Dataset
 
 SPEC_FILE = "run.yaml"
@@ -48,6 +49,9 @@ class RunObserver:
 
     def loaded(self, dataset: Dataset) -> None:
         """An evaluation's dataset is read (its skipped rows are in ``dataset.problems``)."""
+
+    def batch(self, progress: BatchProgress) -> None:
+        """The Batch API engine polled its batches (states and request counts)."""
 
 
 @dataclass
@@ -181,7 +185,8 @@ async def alocate_files(
             todo = [image for image in todo if image_key(image) not in writer.done]
             result.summary.skipped = before - len(todo)
         observer.started(len(todo), result.summary.skipped)
-        await drive(geo, todo, spec.concurrency, result, observer, writer, sink)
+        job = Job(spec, geo, todo, observer, spec.out, resume)
+        await drive(job, result, writer, sink)
     finally:
         if writer is not None:
             writer.close()
@@ -202,26 +207,70 @@ async def close_geolocator(geo: Geolocator) -> None:
         geo.retriever.close()
 
 
+@dataclass
+class Job:
+    """What an engine runs: the images still to do, and where each prediction goes."""
+
+    spec: RunSpec
+    geo: Geolocator
+    images: Sequence[ImageInput]
+    observer: RunObserver
+    out: Path | None
+    resume: bool
+
+
+Emit = Callable[[Prediction], None]
+
+
+async def _local(job: Job, emit: Emit) -> None:
+    """This process, ``concurrency`` images in flight."""
+    async for prediction in job.geo.locate_many(job.images, concurrency=job.spec.concurrency):
+        emit(prediction)
+
+
+async def _batch(job: Job, emit: Emit) -> None:
+    """The OpenAI Batch API: uploaded, polled, resumable from ``OUT.batch.json``."""
+    from ethan.batch import locate_batch, state_path_for
+
+    if job.out is None:
+        raise ConfigError("--engine batch needs --out: its state is kept beside the output")
+    await locate_batch(
+        job.geo,
+        job.images,
+        emit,
+        state_path=state_path_for(job.out),
+        resume=job.resume,
+        poll_interval=job.spec.poll_interval,
+        concurrency=job.spec.concurrency,
+        on_progress=job.observer.batch,
+    )
+
+
+#: engine name -> how it runs a job (RunSpec.engine)
+ENGINES: dict[str, Callable[[Job, Emit], Awaitable[None]]] = {"local": _local, "batch": _batch}
+
+
 async def drive(
-    geo: Geolocator,
-    images: Sequence[ImageInput],
-    concurrency: int,
+    job: Job,
     result: RunResult,
-    observer: RunObserver,
     writer: PredictionWriter | None,
     sink: Callable[[Prediction], None] | None,
     ids: dict[str, deque[str]] | None = None,
 ) -> None:
+    """Run the job on its engine; every prediction is written, passed on and counted."""
+
+    def emit(prediction: Prediction) -> None:
+        if ids is not None:
+            prediction.id = ids[prediction.image].popleft()
+        if writer is not None:
+            writer.write(prediction)
+        if sink is not None:
+            sink(prediction)
+        result.summary.add(prediction)
+        job.observer.finished(prediction)
+
     try:
-        async for prediction in geo.locate_many(images, concurrency=concurrency):
-            if ids is not None:
-                prediction.id = ids[prediction.image].popleft()
-            if writer is not None:
-                writer.write(prediction)
-            if sink is not None:
-                sink(prediction)
-            result.summary.add(prediction)
-            observer.finished(prediction)
+        await ENGINES[job.spec.engine](job, emit)
     except BudgetExceededError as exc:
         result.stopped = str(exc)
 

@@ -32,7 +32,7 @@ from ethan.errors import ConfigError, EthanError
 
 Method = Literal["medoid", "top", "mean", "cluster"]
 Truth = Literal["manifest", "exif"]
-Engine = Literal["local"]
+Engine = Literal["local", "batch"]
 
 #: Option names that hold a secret: never saved, never logged.
 SECRET = re.compile(r"(api[_-]?key|token|secret|password|passwd|auth|credential)", re.I)
@@ -338,8 +338,15 @@ class RunSpec(_Section):
         default=8, ge=1, description="Images in flight at once.", json_schema_extra=cli(RUN_PANEL)
     )
     engine: Engine = Field(
-        default="local", description="Where the run executes.", json_schema_extra=cli(RUN_PANEL)
+        default="local",
+        description="Where the run executes: local (this process) or batch (the OpenAI Batch "
+        "API: half price, within 24 h; needs --out).",
+        json_schema_extra=cli(RUN_PANEL),
     )
+    poll_interval: float = Field(
+        default=60.0, ge=0, description="Seconds between polls of the batch engine.",
+        json_schema_extra=cli(RUN_PANEL),
+    )  # fmt: skip
     inputs: list[str] = Field(
         default_factory=list,
         description="Image files, folders or http(s) URLs (ethan locate).",

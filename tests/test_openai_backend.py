@@ -13,6 +13,7 @@ from ethan.errors import (
     AuthenticationError,
     BadRequestError,
     ConfigError,
+    InvalidResponseError,
     MissingAPIKeyError,
     RateLimitError,
     ServerError,
@@ -199,3 +200,27 @@ def test_image_part_fingerprint_hides_bytes() -> None:
     part = ImagePart(data=b"abc", sha256="f" * 64)
     message = Message(role="user", content=[part])
     assert message.fingerprint() == {"role": "user", "content": [{"image": "f" * 64}]}
+
+
+def test_request_body_and_completion_conversion_are_the_live_paths() -> None:
+    backend = OpenAIBackend("gpt-4o", base_url="http://127.0.0.1:9/v1")
+    config = GenerateConfig(temperature=0.2, max_tokens=50, seed=3, json_schema={"type": "object"})
+    body = backend.request_body(_messages(), config, 2)
+    assert body["model"] == "gpt-4o" and body["n"] == 2 and body["seed"] == 3
+    assert body["response_format"]["json_schema"]["schema"] == {"type": "object"}
+    assert "n" not in backend.request_body(_messages(), config, 1)
+    out = backend.output_from_completion(
+        {
+            "model": "gpt-4o-2024-08-06",
+            "choices": [
+                {"message": {"role": "assistant", "content": "Paris"}, "finish_reason": "stop"},
+                {"message": {"role": "assistant", "content": None}, "finish_reason": "length"},
+            ],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 4, "total_tokens": 14},
+        }
+    )
+    assert [c.text for c in out.choices] == ["Paris", ""]
+    assert [c.finish_reason for c in out.choices] == ["stop", "length"]
+    assert out.model == "gpt-4o-2024-08-06" and out.usage.total_tokens == 14
+    with pytest.raises(InvalidResponseError, match="no choices"):
+        backend.output_from_completion({"choices": []})

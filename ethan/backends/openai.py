@@ -172,7 +172,16 @@ class OpenAIBackend:
             "json_schema": {"name": config.schema_name, "schema": config.json_schema},
         }
 
-    def _request(self, messages: list[Message], config: GenerateConfig, n: int) -> dict[str, Any]:
+    @property
+    def client(self) -> openai.AsyncOpenAI:
+        """The SDK client (its own retries off); the Batch API engine uses it too."""
+        return self._client
+
+    def request_body(
+        self, messages: list[Message], config: GenerateConfig, n: int
+    ) -> dict[str, Any]:
+        """The JSON body of a chat-completions request asking for ``n`` choices (what a live
+        call sends, and what a Batch API line carries)."""
         request: dict[str, Any] = {
             "model": self.model,
             "messages": [{"role": m.role, "content": self._content(m)} for m in messages],
@@ -233,7 +242,7 @@ class OpenAIBackend:
         )
 
     async def _once(self, messages: list[Message], config: GenerateConfig, n: int) -> ModelOutput:
-        request = self._request(messages, config, n)
+        request = self.request_body(messages, config, n)
         try:
             response = await self._client.chat.completions.create(**request)
         except openai.APIStatusError as exc:
@@ -249,20 +258,33 @@ class OpenAIBackend:
             raise self._error(exc) from None
         except json.JSONDecodeError as exc:
             raise InvalidResponseError(f"the server's answer is not valid JSON ({exc})") from None
-        if not response.choices:
+        return self.output_from_completion(response.model_dump())
+
+    def output_from_completion(self, completion: dict[str, Any]) -> ModelOutput:
+        """Our :class:`ModelOutput` for a ``chat.completion`` object, from a live answer or
+        the body of a Batch API output line."""
+        choices = completion.get("choices")
+        if not isinstance(choices, list) or not choices:
             raise InvalidResponseError("the server answered with no choices")
-        choices = [
-            Choice(text=c.message.content or "" if c.message else "", finish_reason=c.finish_reason)
-            for c in response.choices
-        ]
+        parsed: list[Choice] = []
+        for choice in choices:
+            message = choice.get("message") if isinstance(choice, dict) else None
+            content = message.get("content") if isinstance(message, dict) else None
+            reason = choice.get("finish_reason") if isinstance(choice, dict) else None
+            parsed.append(Choice(text=content or "", finish_reason=reason))
         usage = Usage()
-        if response.usage is not None:
+        counts = completion.get("usage")
+        if isinstance(counts, dict):
             usage = Usage(
-                prompt_tokens=response.usage.prompt_tokens or 0,
-                completion_tokens=response.usage.completion_tokens or 0,
-                total_tokens=response.usage.total_tokens or 0,
+                prompt_tokens=counts.get("prompt_tokens") or 0,
+                completion_tokens=counts.get("completion_tokens") or 0,
+                total_tokens=counts.get("total_tokens") or 0,
             )
-        return ModelOutput(model=response.model or self.model, choices=choices, usage=usage)
+        return ModelOutput(model=completion.get("model") or self.model, choices=parsed, usage=usage)
+
+    def translate_error(self, exc: openai.OpenAIError) -> BackendError:
+        """Our error for one of the SDK's, the API key blanked out (Batch API calls use it)."""
+        return self._error(exc)
 
     def _error(self, exc: openai.OpenAIError) -> BackendError:
         """Our error for the SDK's, with the API key blanked out of everything it carries.

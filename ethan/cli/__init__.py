@@ -32,5 +32,10 @@ lazy_command("models", "ethan.cli.models", "List, and download, the local model 
 lazy_command(
     "gallery", "ethan.cli.gallery", "Retrieval galleries: geo-tagged photos embedded for --rag."
 )
+lazy_command(
+    "batch",
+    "ethan.cli.batch",
+    "Manage OpenAI Batch API runs: list what is in flight, show one, cancel.",
+)
 
 __all__ = ["app"]

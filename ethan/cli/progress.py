@@ -30,6 +30,8 @@ from ethan.summary import RunSummary
 from ethan.types import Prediction
 
 if TYPE_CHECKING:
+    from ethan.batch import BatchProgress
+    from ethan.batch.progress import BatchDisplay
     from ethan.eval.datasets import Dataset
 
 
@@ -90,6 +92,7 @@ class ProgressObserver(RunObserver):
         self._progress = batch_progress(label)
         self._task: TaskID | None = None
         self._closed = False
+        self._batches: BatchDisplay | None = None
 
     def loaded(self, dataset: Dataset) -> None:
         if not dataset.problems:
@@ -110,12 +113,23 @@ class ProgressObserver(RunObserver):
         if self._task is not None:
             self._progress.update(self._task, advance=1, stats=status_line(self.summary))
 
+    def batch(self, progress: BatchProgress) -> None:
+        """The batch engine's states and counts replace the bar (one live display at once)."""
+        if self._batches is None:
+            from ethan.batch.progress import BatchDisplay
+
+            self._progress.stop()
+            self._batches = BatchDisplay(err).__enter__()
+        self._batches.update(progress)
+
     def close(self) -> None:
         """Stop the bar and print the summary (once)."""
         if self._closed:
             return
         self._closed = True
         self._progress.stop()
+        if self._batches is not None:
+            self._batches.__exit__(None, None, None)
         if self._task is not None:
             print_summary(self.summary, self.title)
 

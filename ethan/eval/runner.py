@@ -26,6 +26,7 @@ from ethan.identity import image_key
 from ethan.results import PredictionWriter, read_predictions, write_atomic
 from ethan.runs import (
     SPEC_FILE,
+    Job,
     RunObserver,
     RunResult,
     build_geolocator,
@@ -142,7 +143,8 @@ async def _run_dataset(
             for sample in todo:
                 ids[image_key(sample.image)].append(sample.id)
             images = [s.image for s in todo]
-            await drive(geo, images, spec.concurrency, result, observer, writer, None, ids)
+            job = Job(spec, geo, images, observer, path, resume)
+            await drive(job, result, writer, None, ids)
     finally:
         await close_geolocator(geo)
     return result
