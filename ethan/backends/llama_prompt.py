@@ -58,7 +58,8 @@ def measure(
     messages: list[Message], count_tokens: Callable[[str], int], mmproj: GGUFHeader | None
 ) -> PromptSize:
     text = sum(
-        MESSAGE_OVERHEAD + sum(count_tokens(p.text) for p in m.content if isinstance(p, TextPart))
+        MESSAGE_OVERHEAD
+        + sum(count_tokens(p.text) for p in m.content if isinstance(p, TextPart))
         for m in messages
     )
     images = []

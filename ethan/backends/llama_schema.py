@@ -179,7 +179,7 @@ class _Converter:
         pairs = []
         for key, value in properties.items():
             rule = self.visit(value, f"{name}-{key}")
-            pairs.append(f'{_json_literal(key)} ws ":" ws {rule}')
+            pairs.append(f"{_json_literal(key)} ws \":\" ws {rule}")
         return '"{" ws ' + ' ws "," ws '.join(pairs) + ' ws "}"'
 
     def _array(self, schema: Mapping[str, Any], name: str) -> str:
