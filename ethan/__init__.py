@@ -25,6 +25,7 @@ from ethan.backends.base import (
     create_backend,
     register_backend,
 )
+from ethan.backends.endpoints import EndpointStats, endpoint_stats
 from ethan.backends.llama_cpp import (
     ContextTooSmallError,
     LlamaCppBackend,
@@ -35,6 +36,7 @@ from ethan.backends.openai import OpenAIBackend, OpenAIOptions
 from ethan.backends.replay import ReplayBackend
 from ethan.baselines.candidates import Candidate, load_candidates
 from ethan.cache import ResponseCache
+from ethan.engines.ray import RayOptions, locate_dataset, locate_to_file
 from ethan.errors import (
     AuthenticationError,
     BackendError,
@@ -89,6 +91,7 @@ __all__ = [
     "ConfigError",
     "ContextTooSmallError",
     "Dataset",
+    "EndpointStats",
     "EthanError",
     "Gazetteer",
     "GenerateConfig",
@@ -115,6 +118,7 @@ __all__ = [
     "Prediction",
     "PredictionWriter",
     "PreparedImage",
+    "RayOptions",
     "Record",
     "ReplayBackend",
     "Resolved",
@@ -134,10 +138,13 @@ __all__ = [
     "create_backend",
     "create_geocoder",
     "default_geocoder",
+    "endpoint_stats",
     "iter_image_files",
     "list_templates",
     "load_candidates",
     "load_dataset",
+    "locate_dataset",
+    "locate_to_file",
     "parse_answer",
     "prepare_image",
     "read_predictions",
