@@ -27,11 +27,12 @@ from ethan.errors import AuthenticationError, BackendError, ImageError
 from ethan.geocode import Gazetteer, Geocoder, default_geocoder, resolve_guesses
 from ethan.geocode.mentions import last_resort
 from ethan.identity import ImageInput, KeyIndex, image_key
-from ethan.images import PreparedImage, prepare_image
+from ethan.images import PreparedImage
 from ethan.parse import ParseResult, parse_answer
 from ethan.prompts import build_messages
 from ethan.remote import fetch_image, is_url
 from ethan.types import Hypothesis, ModelAnswer, Prediction, Status, Usage
+from ethan.workers import ImageWorkers
 
 #: Threads that parse and geocode answers, so the event loop never waits on them.
 INTERPRET_THREADS = 32
@@ -98,8 +99,10 @@ class Geolocator:
         geocoder: Geocoder | None = None,
         cache: ResponseCache | bool = True,
         budget: Budget | None = None,
+        workers: int = 0,
         **settings: Any,
     ) -> None:
+        """``workers``: processes that prepare images (0: threads of this process)."""
         if isinstance(backend, str):
             options = dict(backend_options or {})
             if model is not None:
@@ -115,6 +118,7 @@ class Geolocator:
             self.cache = ResponseCache() if cache else None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._executor: ThreadPoolExecutor | None = None
+        self._images = ImageWorkers(workers)
         self._candidate_index: KeyIndex[list[Candidate]] | None = None
         self.budget = budget
         if budget is not None:
@@ -174,7 +178,7 @@ class Geolocator:
         key = image_key(image)
         started = time.perf_counter()
         source = await fetch_image(image) if is_url(image) else image
-        prepared = await asyncio.to_thread(prepare_image, source, max_side=self.settings.max_side)
+        prepared = await self._images.prepare(source, max_side=self.settings.max_side)
         messages = await asyncio.to_thread(self._messages, prepared, key)
         config = self.generate_config()
         digest = "" if self.cache is None else cache_key(self.backend.identity(), messages, config)
@@ -289,6 +293,7 @@ class Geolocator:
         if self._executor is not None:
             self._executor.shutdown(wait=False)
             self._executor = None
+        self._images.close()
 
     # -- stages ----------------------------------------------------------------------------
 

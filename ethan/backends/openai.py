@@ -16,6 +16,7 @@ from typing import Any, Literal
 from urllib.parse import urlparse
 
 import openai
+from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tenacity import (
     AsyncRetrying,
@@ -274,7 +275,9 @@ class OpenAIBackend:
         if "response_format" in request and not self._structured_ok:
             request = {k: v for k, v in request.items() if k != "response_format"}
         try:
-            response = await client.chat.completions.create(**request)
+            # the body is ours and already plain JSON: posting it skips the SDK's
+            # per-request walk of its parameter types (~1 ms of CPU an image)
+            response = await client.post("/chat/completions", body=request, cast_to=ChatCompletion)
         except openai.APIStatusError as exc:
             # Servers reject an unknown response format as 400, 422 or even 500
             # (llama_cpp.server): fall back to plain text once.
