@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from pathlib import Path
@@ -188,3 +189,34 @@ def test_two_endpoints_share_a_run_and_one_dying_loses_no_image(
     assert alive.requests + dead.requests - dead.errors == len(IMAGES)
     rows = dict(summary.rows())
     assert rows[second.base_url].startswith(f"{dead.requests:,} requests, {dead.errors:,} errors")
+
+
+def test_a_busy_endpoint_opens_more_lanes_and_reuses_them() -> None:
+    made: list[str] = []
+
+    def client(url: str) -> str:
+        made.append(url)
+        return f"{url}#{len(made)}"
+
+    pool = EndpointPool(["a"], client, lane_size=2)
+    endpoint = pool.endpoints[0]
+    with contextlib.ExitStack() as stack:
+        used = [stack.enter_context(pool.sending(endpoint)) for _ in range(5)]
+        assert used == ["a#1", "a#1", "a#2", "a#2", "a#3"]
+        assert endpoint.in_flight == 5 and endpoint.lane_load == [2, 2, 1]
+    assert endpoint.in_flight == 0 and endpoint.lane_load == [0, 0, 0]
+    with pool.sending(endpoint) as again:
+        assert again == "a#1" and len(made) == 3  # no new client once the lanes exist
+    assert pool.clients() == ["a#1", "a#2", "a#3"] and endpoint.requests == 6
+
+
+def test_many_in_flight_spread_over_lanes_of_one_server(corpus: ReplayCorpus) -> None:
+    with ReplayServer(corpus, latency=0.05) as slow:
+        geo = Geolocator("openai", backend_options={"base_url": slow.base_url}, cache=False)
+        backend = geo.backend
+        assert isinstance(backend, OpenAIBackend)
+        predictions = locate_all(geo, IMAGES[:48], concurrency=48)
+    assert len(predictions) == 48 and not [p for p in predictions if p.status is Status.ERROR]
+    lanes = backend._pool.endpoints[0].lanes
+    assert len(lanes) >= 2
+    assert all(client.is_closed() for client in lanes)  # aclose closed every lane

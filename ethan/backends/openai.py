@@ -158,8 +158,8 @@ class OpenAIBackend:
         return self._pool.stats()
 
     async def aclose(self) -> None:
-        for endpoint in self._pool.endpoints:
-            await endpoint.client.close()
+        for client in self._pool.clients():
+            await client.close()
 
     # -- request building -------------------------------------------------------------------
 
@@ -249,9 +249,9 @@ class OpenAIBackend:
         self, endpoint: Endpoint[openai.AsyncOpenAI], request: dict[str, Any]
     ) -> ModelOutput:
         """One attempt on one endpoint, counted in its stats."""
-        with self._pool.sending(endpoint):
+        with self._pool.sending(endpoint) as client:
             try:
-                output = await self._once(endpoint.client, request)
+                output = await self._once(client, request)
             except BackendError as exc:
                 self._pool.failed(endpoint, server_fault=isinstance(exc, SERVER_FAULTS))
                 raise

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ethan.errors import ConfigError, MissingDependencyError
 from ethan.identity import ImageInput, image_key
-from ethan.results import PredictionWriter
+from ethan.results import PredictionWriter, prediction_key
 from ethan.summary import RunSummary
 from ethan.types import Prediction
 
@@ -164,7 +164,7 @@ def locate_dataset(
         fn_constructor_args=(factory, options.concurrency),
         batch_size=options.batch_size,
         batch_format="numpy",
-        concurrency=options.actors,
+        compute=_ray().data.ActorPoolStrategy(size=options.actors),
         num_cpus=options.num_cpus,
     )
     return result
@@ -197,8 +197,12 @@ def locate_to_file(
     summary = RunSummary()
     with PredictionWriter(out, resume=resume, overwrite=overwrite) as writer:
         todo = _remaining(images, writer.done, summary)
+        writer.done.clear()  # read once, for the images to skip (see below)
         for prediction in iter_predictions(locate_dataset(todo, factory, options=options)):
             writer.write(prediction)
+            # the writer keeps every prediction it wrote in ``done`` (for resume); this run
+            # no longer needs them, and a long run would hold them all in memory
+            writer.done.pop(prediction_key(prediction), None)
             summary.add(prediction)
             if on_prediction is not None:
                 on_prediction(prediction)
