@@ -55,7 +55,12 @@ class RayOptions(BaseModel):
         "local one on this machine",
     )
     actors: int = Field(default=2, ge=1, description="actors, each holding one Geolocator")
-    batch_size: int = Field(default=32, ge=1, description="images handed to an actor at once")
+    batch_size: int = Field(
+        default=64,
+        ge=1,
+        description="images handed to an actor at once; a few times `concurrency`, so that "
+        "the wait for a batch's slowest image is a small part of the batch",
+    )
     concurrency: int = Field(default=16, ge=1, description="images in flight in each actor")
     num_cpus: float = Field(default=1.0, gt=0, description="CPUs Ray reserves per actor")
 
@@ -109,6 +114,8 @@ class LocateActor:
             return
         try:
             loop.run_until_complete(self.geo.aclose())
+        except Exception:  # an actor going away must not fail on its way out
+            pass
         finally:
             loop.close()
 

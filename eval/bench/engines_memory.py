@@ -6,7 +6,9 @@ what ``ethan locate --out`` does) and through the Ray engine (``locate_to_file``
 Ray cluster, actors each holding a Geolocator). The backend answers in-process with real
 recorded gpt-4o text, so the engines are measured, not a server. Prints resident memory at
 checkpoints and the ratio of the last to the first (1,000 images): flat is near 1.0. For Ray
-the driver and the actor processes are measured apart.
+the driver and the actor processes are measured apart. ``local-forget`` is the local engine
+with the ``PredictionWriter``'s ``done`` map emptied as it goes: the difference between it
+and ``local`` is what that map costs (it holds every prediction written).
 
     python eval/bench/engines_memory.py                        # 100,000 local, 20,000 Ray
     python eval/bench/engines_memory.py --n 20000 --ray-n 5000
@@ -32,6 +34,7 @@ from PIL import Image
 
 from ethan import Geolocator, Prediction, PredictionWriter
 from ethan.backends.base import Choice, GenerateConfig, Message, ModelOutput
+from ethan.results import prediction_key
 from ethan.types import Usage
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "streetview-dev"
@@ -150,8 +153,9 @@ class Checkpoints:
         print(f"{self.label}: {last_n / elapsed:.0f} images/s")
 
 
-def run_local(paths: list[Path], out: Path, concurrency: int) -> None:
-    marks = Checkpoints(len(paths), "local", lambda: (rss_mib(),))
+def run_local(paths: list[Path], out: Path, concurrency: int, *, forget: bool = False) -> None:
+    """``forget``: empty the writer's ``done`` as the run goes (what the Ray engine does)."""
+    marks = Checkpoints(len(paths), "local-forget" if forget else "local", lambda: (rss_mib(),))
 
     async def go() -> None:
         geo = make_geolocator(recorded_answers())
@@ -159,6 +163,8 @@ def run_local(paths: list[Path], out: Path, concurrency: int) -> None:
             try:
                 async for prediction in geo.locate_many(paths, concurrency=concurrency):
                     writer.write(prediction)
+                    if forget:
+                        writer.done.pop(prediction_key(prediction), None)
                     marks.add()
             finally:
                 await geo.aclose()
@@ -191,16 +197,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000, help="images, local engine")
     parser.add_argument("--ray-n", type=int, default=20_000, help="images, Ray engine")
-    parser.add_argument("--engines", default="local,ray", help="comma-separated")
+    parser.add_argument(
+        "--engines",
+        default="local,local-forget,ray",
+        help="comma-separated: local (as `ethan locate --out`), local-forget (the same with "
+        "the writer's done emptied as it goes), ray",
+    )
     parser.add_argument("--concurrency", type=int, default=64, help="images in flight")
     parser.add_argument("--actors", type=int, default=2, help="Ray actors")
     args = parser.parse_args()
     engines = {e.strip() for e in args.engines.split(",")}
     with tempfile.TemporaryDirectory(prefix="ethan-bench-") as tmp:
         folder = Path(tmp)
-        paths = image_paths(folder, max(args.n if "local" in engines else 0, args.ray_n))
+        local = engines & {"local", "local-forget"}
+        paths = image_paths(folder, max(args.n if local else 0, args.ray_n))
         if "local" in engines:
             run_local(paths[: args.n], folder / "local.jsonl", args.concurrency)
+        if "local-forget" in engines:
+            run_local(paths[: args.n], folder / "forget.jsonl", args.concurrency, forget=True)
         if "ray" in engines:
             per_actor = max(1, args.concurrency // args.actors)
             run_ray(paths[: args.ray_n], folder / "ray.jsonl", args.actors, per_actor)
