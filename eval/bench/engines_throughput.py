@@ -116,7 +116,7 @@ def main() -> None:
     print(f"local engine: {args.n / local_s:7.1f} images/s ({local_s:.1f} s)")
     print(
         f"ray engine:   {args.n / ray_s:7.1f} images/s ({ray_s:.1f} s, {args.actors} actors, "
-        "Ray start-up and actor start included)"
+        "actor start-up included, ray.init not)"
     )
     print(f"ray / local: {local_s / ray_s:.2f}")
     same = local == remote and len(local) == args.n
