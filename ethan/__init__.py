@@ -33,6 +33,10 @@ if TYPE_CHECKING:
         create_backend,
         register_backend,
     )
+    from ethan.backends.endpoints import (
+        EndpointStats,
+        endpoint_stats,
+    )
     from ethan.backends.llama_cpp import (
         ContextTooSmallError,
         LlamaCppBackend,
@@ -75,6 +79,11 @@ if TYPE_CHECKING:
         DefaultModelUnavailableError,
         default_applies,
         default_backend,
+    )
+    from ethan.engines.ray import (
+        RayOptions,
+        locate_dataset,
+        locate_to_file,
     )
     from ethan.errors import (
         AuthenticationError,
@@ -221,6 +230,7 @@ _EXPORTS: dict[str, str] = {
     "DatasetSpec": "ethan.spec",
     "DefaultModelUnavailableError": "ethan.defaults",
     "DoneKeys": "ethan.results",
+    "EndpointStats": "ethan.backends.endpoints",
     "EthanError": "ethan.errors",
     "Evaluation": "ethan.eval",
     "Gallery": "ethan.gallery",
@@ -257,6 +267,7 @@ _EXPORTS: dict[str, str] = {
     "Prediction": "ethan.types",
     "PredictionWriter": "ethan.results",
     "PreparedImage": "ethan.images",
+    "RayOptions": "ethan.engines.ray",
     "Record": "ethan.eval",
     "ReplayBackend": "ethan.backends.replay",
     "Resolved": "ethan.geocode",
@@ -293,6 +304,7 @@ _EXPORTS: dict[str, str] = {
     "default_backend": "ethan.defaults",
     "default_geocoder": "ethan.geocode",
     "emit_card": "ethan.card",
+    "endpoint_stats": "ethan.backends.endpoints",
     "evaluate": "ethan.eval",
     "image_key": "ethan.identity",
     "iter_image_files": "ethan.images",
@@ -301,7 +313,9 @@ _EXPORTS: dict[str, str] = {
     "load_dataset": "ethan.eval",
     "load_systems": "ethan.eval.systems",
     "locate_batch": "ethan.batch",
+    "locate_dataset": "ethan.engines.ray",
     "locate_files": "ethan.runs",
+    "locate_to_file": "ethan.engines.ray",
     "parse_answer": "ethan.parse",
     "prepare_image": "ethan.images",
     "read_predictions": "ethan.results",
@@ -356,6 +370,7 @@ __all__ = [
     "DatasetSpec",
     "DefaultModelUnavailableError",
     "DoneKeys",
+    "EndpointStats",
     "EthanError",
     "Evaluation",
     "Gallery",
@@ -392,6 +407,7 @@ __all__ = [
     "Prediction",
     "PredictionWriter",
     "PreparedImage",
+    "RayOptions",
     "Record",
     "ReplayBackend",
     "Resolved",
@@ -429,6 +445,7 @@ __all__ = [
     "default_backend",
     "default_geocoder",
     "emit_card",
+    "endpoint_stats",
     "evaluate",
     "image_key",
     "iter_image_files",
@@ -437,7 +454,9 @@ __all__ = [
     "load_dataset",
     "load_systems",
     "locate_batch",
+    "locate_dataset",
     "locate_files",
+    "locate_to_file",
     "parse_answer",
     "prepare_image",
     "read_predictions",

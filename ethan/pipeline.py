@@ -26,7 +26,7 @@ from ethan.errors import AuthenticationError, BackendError, ConfigError, ImageEr
 from ethan.geocode import Gazetteer, Geocoder, default_geocoder, resolve_guesses
 from ethan.geocode.mentions import last_resort
 from ethan.identity import ImageInput, KeyIndex, image_key
-from ethan.images import PreparedImage, prepare_image
+from ethan.images import PreparedImage
 from ethan.parse import ParseResult, parse_answer
 from ethan.prompts import build_messages
 from ethan.rag import Retrieved, Retriever
@@ -34,6 +34,7 @@ from ethan.remote import fetch_image, is_url
 from ethan.spec import Settings, describe
 from ethan.types import Candidate, Hypothesis, ModelAnswer, Prediction, Status, Usage
 from ethan.verify import Verifier
+from ethan.workers import ImageWorkers
 
 __all__ = ["Geolocator", "ImageRequest", "Settings", "make_settings"]
 
@@ -83,9 +84,11 @@ class Geolocator:
         candidates: Mapping[str, list[Candidate]] | str | Path | None = None,
         retriever: Retriever | None = None,
         verify: Verifier | bool = False,
+        workers: int = 0,
         **settings: Any,
     ) -> None:
-        """``retriever`` adds retrieval candidates to each prompt (:mod:`ethan.rag`);
+        """``workers``: processes that prepare images (0: threads of this process);
+        ``retriever`` adds retrieval candidates to each prompt (:mod:`ethan.rag`);
         ``verify`` adds the second pass (:mod:`ethan.verify`; True: the default Verifier);
         ``candidates`` are a baseline's (a predictions file, or already loaded)."""
         if isinstance(candidates, str | Path):
@@ -105,6 +108,7 @@ class Geolocator:
             self.cache = ResponseCache() if cache else None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._executor: ThreadPoolExecutor | None = None
+        self._images = ImageWorkers(workers)
         self._candidate_index: KeyIndex[list[Candidate]] | None = None
         self.budget = budget
         self.retriever = retriever
@@ -169,7 +173,7 @@ class Geolocator:
         key = image_key(image)
         started = time.perf_counter()
         source = await fetch_image(image) if is_url(image) else image
-        prepared = await asyncio.to_thread(prepare_image, source, max_side=self.settings.max_side)
+        prepared = await self._images.prepare(source, max_side=self.settings.max_side)
         retrieved = None
         if self.retriever is not None:
             retrieved = await asyncio.to_thread(self.retriever.retrieve, prepared, source)
@@ -291,6 +295,7 @@ class Geolocator:
         if self._executor is not None:
             self._executor.shutdown(wait=False)
             self._executor = None
+        self._images.close()
 
     # -- stages ----------------------------------------------------------------------------
 

@@ -15,12 +15,14 @@ finished image saved.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ethan.backends.endpoints import endpoint_stats
 from ethan.budget import Budget, BudgetExceededError
 from ethan.errors import ConfigError, NothingToDoError
 from ethan.identity import ImageInput, image_key
@@ -52,6 +54,9 @@ class RunObserver:
 
     def batch(self, progress: BatchProgress) -> None:
         """The Batch API engine polled its batches (states and request counts)."""
+
+    def ended(self, result: RunResult) -> None:
+        """The run is over (finished, or stopped by its budget)."""
 
 
 @dataclass
@@ -116,6 +121,7 @@ def build_geolocator(spec: RunSpec) -> Geolocator:
         budget=build_budget(spec),
         retriever=retriever,
         verify=r.verify,
+        workers=spec.workers,
         **spec.settings.model_dump(),
     )
 
@@ -246,8 +252,30 @@ async def _batch(job: Job, emit: Emit) -> None:
     )
 
 
+async def _ray(job: Job, emit: Emit) -> None:
+    """Ray Data: actors that each build one Geolocator from the specification; the driver
+    (a worker thread here) streams their predictions back."""
+    from ethan.engines.ray import RayOptions, iter_predictions, locate_dataset
+
+    spec = job.spec
+    options = RayOptions(address=spec.ray_address, actors=spec.actors, concurrency=spec.concurrency)
+    factory = functools.partial(build_geolocator, spec)
+
+    def stream() -> None:
+        for prediction in iter_predictions(
+            locate_dataset(list(job.images), factory, options=options)
+        ):
+            emit(prediction)
+
+    await asyncio.to_thread(stream)
+
+
 #: engine name -> how it runs a job (RunSpec.engine)
-ENGINES: dict[str, Callable[[Job, Emit], Awaitable[None]]] = {"local": _local, "batch": _batch}
+ENGINES: dict[str, Callable[[Job, Emit], Awaitable[None]]] = {
+    "local": _local,
+    "batch": _batch,
+    "ray": _ray,
+}
 
 
 async def drive(
@@ -273,6 +301,8 @@ async def drive(
         await ENGINES[job.spec.engine](job, emit)
     except BudgetExceededError as exc:
         result.stopped = str(exc)
+    result.summary.endpoints = endpoint_stats(job.geo.backend)
+    job.observer.ended(result)
 
 
 def locate_files(

@@ -32,7 +32,7 @@ from ethan.errors import ConfigError, EthanError
 
 Method = Literal["medoid", "top", "mean", "cluster"]
 Truth = Literal["manifest", "exif"]
-Engine = Literal["local", "batch"]
+Engine = Literal["local", "batch", "ray"]
 
 #: Option names that hold a secret: never saved, never logged.
 SECRET = re.compile(r"(api[_-]?key|token|secret|password|passwd|auth|credential)", re.I)
@@ -173,6 +173,7 @@ class BackendSpec(_Section):
         key = self.options.get("api_key")
         secret = key.get_secret_value() if isinstance(key, SecretStr) else key
         url = self.options.get("base_url")
+        url = ",".join(url) if isinstance(url, list) else url
         local = default_applies(None, base_url=url or None, api_key=secret or None)
         return "llama-cpp" if local else "openai"
 
@@ -339,12 +340,26 @@ class RunSpec(_Section):
     )
     engine: Engine = Field(
         default="local",
-        description="Where the run executes: local (this process) or batch (the OpenAI Batch "
-        "API: half price, within 24 h; needs --out).",
+        description="Where the run executes: local (this process), batch (the OpenAI Batch "
+        "API: half price, within 24 h; needs --out) or ray (Ray Data actors; ethan-geo[ray]).",
         json_schema_extra=cli(RUN_PANEL),
     )
     poll_interval: float = Field(
         default=60.0, ge=0, description="Seconds between polls of the batch engine.",
+        json_schema_extra=cli(RUN_PANEL),
+    )  # fmt: skip
+    ray_address: str | None = Field(
+        default=None,
+        description="Ray cluster for --engine ray ('auto', 'ray://head:10001'); none starts a "
+        "local one.",
+        json_schema_extra=cli(RUN_PANEL),
+    )
+    actors: int = Field(
+        default=2, ge=1, description="Ray actors, each holding one Geolocator (--engine ray).",
+        json_schema_extra=cli(RUN_PANEL),
+    )  # fmt: skip
+    workers: int = Field(
+        default=0, ge=0, description="Processes that prepare images (0: threads).",
         json_schema_extra=cli(RUN_PANEL),
     )  # fmt: skip
     inputs: list[str] = Field(

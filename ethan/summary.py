@@ -8,6 +8,7 @@ from collections import Counter
 
 from pydantic import BaseModel, Field
 
+from ethan.backends.endpoints import EndpointStats
 from ethan.types import Prediction, Status, Usage
 
 
@@ -29,6 +30,9 @@ class RunSummary(BaseModel):
     first_at: float | None = None
     first_tokens: int = 0
     last_at: float | None = None
+    #: requests and errors per model server, when the backend has several
+    #: (set at the end: ``summary.endpoints = endpoint_stats(geo.backend)``)
+    endpoints: list[EndpointStats] = Field(default_factory=list)
 
     def add(self, prediction: Prediction) -> None:
         self.statuses[prediction.status.value] += 1
@@ -70,4 +74,8 @@ class RunSummary(BaseModel):
         rate = self.tokens_per_s
         if rate is not None:
             rows.append(("completion tokens/s", f"{rate:,.1f}"))
+        if len(self.endpoints) > 1:
+            for e in self.endpoints:
+                aside = f", set aside {e.set_aside}x" if e.set_aside else ""
+                rows.append((e.url, f"{e.requests:,} requests, {e.errors:,} errors{aside}"))
         return rows

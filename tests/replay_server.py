@@ -23,6 +23,7 @@ import io
 import json
 import re
 import socket
+import sys
 import threading
 import time
 import zlib
@@ -129,6 +130,11 @@ class VerifyReplies:
 class _Server(ThreadingHTTPServer):
     request_queue_size = 128  # room for a client's whole first wave of connections
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], OSError):
+            return  # a connection cut by kill() or by the client
+        super().handle_error(request, client_address)
+
 
 class ReplayServer:
     """Start with ``with ReplayServer(corpus) as server: server.base_url``."""
@@ -142,6 +148,7 @@ class ReplayServer:
         #: (request body, matched image) -> text that replaces the recorded answer, or None
         self.reply: Callable[[dict[str, Any], str], str | None] | None = None
         self._lock = threading.Lock()
+        self._connections: set[socket.socket] = set()
         self._httpd = _Server(("127.0.0.1", port), self._handler())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
@@ -158,6 +165,17 @@ class ReplayServer:
     def __exit__(self, *exc: object) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
+
+    def kill(self) -> None:
+        """Die as a crashed server would: stop listening and cut every open connection,
+        the requests in flight included."""
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
     def queue(self, *faults: Fault) -> None:
         self.faults.extend(faults)
@@ -225,6 +243,17 @@ class ReplayServer:
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
+
+            def setup(self) -> None:
+                super().setup()
+                with server._lock:
+                    server._connections.add(self.connection)
+
+            def finish(self) -> None:
+                with server._lock:
+                    server._connections.discard(self.connection)
+                with contextlib.suppress(OSError):
+                    super().finish()
 
             def _send(
                 self,

@@ -11,10 +11,12 @@ import json
 import logging
 import os
 import time
+from collections.abc import Sequence
 from typing import Any, Literal
 from urllib.parse import urlparse
 
 import openai
+from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from tenacity import (
     AsyncRetrying,
@@ -32,6 +34,7 @@ from ethan.backends.base import (
     ModelOutput,
     TextPart,
 )
+from ethan.backends.endpoints import Endpoint, EndpointPool, EndpointStats
 from ethan.errors import (
     AuthenticationError,
     BackendConnectionError,
@@ -61,6 +64,9 @@ RETRYABLE = (
     BackendConnectionError,
     InvalidResponseError,
 )
+#: Failures that belong to the server, not the request: they count towards setting an
+#: endpoint aside, and a retry of them goes to another endpoint when there is one.
+SERVER_FAULTS = (ServerError, BackendTimeoutError, BackendConnectionError)
 
 
 class OpenAIOptions(BaseModel):
@@ -68,9 +74,10 @@ class OpenAIOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    base_url: str | None = Field(
+    base_url: str | list[str] | None = Field(
         default=None,
-        description="OpenAI-compatible server URL (default: OPENAI_BASE_URL).",
+        description="OpenAI-compatible server URL (default: OPENAI_BASE_URL); repeat the flag "
+        "for several servers of the same model.",
         json_schema_extra=cli(PANEL),
     )
     api_key: SecretStr | None = Field(
@@ -86,10 +93,24 @@ class OpenAIOptions(BaseModel):
         default="json_schema",
         description="ask for structured output; falls back to text if the server rejects it",
     )
+    endpoint_failures: int = Field(
+        default=3,
+        ge=1,
+        description="with several base URLs: server faults in a row (unreachable, timeout, "
+        "5xx) that set an endpoint aside",
+    )
+    endpoint_cool_down: float = Field(
+        default=30.0, ge=0, description="seconds an endpoint that keeps failing is set aside"
+    )
 
 
 class OpenAIBackend:
-    """Chat completions over the OpenAI API or a compatible server."""
+    """Chat completions over the OpenAI API or a compatible server.
+
+    ``base_url`` may list several servers of the same model: each request goes to the one
+    with the fewest in flight, one that keeps failing is set aside for a while, and a failed
+    request is retried on another (see :mod:`ethan.backends.endpoints`).
+    """
 
     name = "openai"
     Options = OpenAIOptions
@@ -98,14 +119,14 @@ class OpenAIBackend:
         self,
         model: str = "gpt-4o",
         *,
-        base_url: str | None = None,
+        base_url: str | Sequence[str] | None = None,
         api_key: str | None = None,
         options: OpenAIOptions | None = None,
         **option_overrides: Any,
     ) -> None:
         self.model = model
         if base_url is not None:
-            option_overrides["base_url"] = base_url
+            option_overrides["base_url"] = base_url if isinstance(base_url, str) else list(base_url)
         if api_key is not None:
             option_overrides["api_key"] = api_key
         try:
@@ -114,39 +135,51 @@ class OpenAIBackend:
             )
         except ValidationError as exc:
             raise ConfigError(describe(exc, "openai backend option ")) from None
-        base_url = self.options.base_url
-        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or OFFICIAL_BASE_URL).rstrip(
-            "/"
-        )
-        parsed = urlparse(self.base_url)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise ConfigError(f"base URL must be http(s)://host[:port]/..., got {self.base_url!r}")
+        self.base_urls = _base_urls(self.options.base_url)
+        #: the first endpoint (the only one, in the usual case)
+        self.base_url = self.base_urls[0]
         given = self.options.api_key
         key = (given.get_secret_value() if given else None) or os.environ.get("OPENAI_API_KEY")
         if not key:
-            if parsed.hostname == urlparse(OFFICIAL_BASE_URL).hostname:
+            official = urlparse(OFFICIAL_BASE_URL).hostname
+            if any(urlparse(url).hostname == official for url in self.base_urls):
                 raise MissingAPIKeyError(
                     "no OpenAI API key: set the OPENAI_API_KEY environment variable or pass "
                     "--api-key (api_key= in Python); for a self-hosted server pass --base-url"
                 )
             key = NO_KEY
         self._secret = key if key != NO_KEY else None
-        self._client = openai.AsyncOpenAI(
-            api_key=key, base_url=self.base_url, timeout=self.options.timeout, max_retries=0
+        self._pool = EndpointPool(
+            self.base_urls,
+            lambda url: openai.AsyncOpenAI(
+                api_key=key, base_url=url, timeout=self.options.timeout, max_retries=0
+            ),
+            failures=self.options.endpoint_failures,
+            cool_down=self.options.endpoint_cool_down,
         )
+        #: the first endpoint's client
+        self._client = self._pool.endpoints[0].client
         self._structured_ok = self.options.response_format != "text"
         self._backoff = wait_random_exponential(multiplier=0.5, max=self.options.max_retry_wait)
 
     def identity(self) -> dict[str, Any]:
+        """Which endpoint answered does not count (they serve the same model): one URL is
+        named as itself, several as their sorted list."""
+        urls = sorted(self.base_urls)
         return {
             "backend": self.name,
             "model": self.model,
-            "base_url": self.base_url,
+            "base_url": urls[0] if len(urls) == 1 else urls,
             "detail": self.options.detail,
         }
 
+    def endpoint_stats(self) -> list[EndpointStats]:
+        """Requests, errors and requests in flight per endpoint, in the order given."""
+        return self._pool.stats()
+
     async def aclose(self) -> None:
-        await self._client.close()
+        for client in self._pool.clients():
+            await client.close()
 
     # -- request building -------------------------------------------------------------------
 
@@ -174,7 +207,7 @@ class OpenAIBackend:
 
     @property
     def client(self) -> openai.AsyncOpenAI:
-        """The SDK client (its own retries off); the Batch API engine uses it too."""
+        """The first endpoint's SDK client (its own retries off); the Batch API uses it."""
         return self._client
 
     def request_body(
@@ -216,17 +249,43 @@ class OpenAIBackend:
     async def _with_retries(
         self, messages: list[Message], config: GenerateConfig, n: int
     ) -> ModelOutput:
+        request = self.request_body(messages, config, n)  # built once, whatever the attempts
+        tried: list[str] = []
+
+        def wait(state: RetryCallState) -> float:
+            # a server's fault, and another endpoint is usable: go there now
+            exc = state.outcome.exception() if state.outcome else None
+            failover = isinstance(exc, (*SERVER_FAULTS, RateLimitError))
+            if failover and self._pool.has_other(tried):
+                return 0.0
+            return self._wait(state)
+
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(RETRYABLE),
             stop=stop_after_attempt(self.options.max_attempts),
-            wait=self._wait,
+            wait=wait,
             reraise=True,
             before_sleep=self._log_retry,
         )
         async for attempt in retrying:
             with attempt:
-                return await self._once(messages, config, n)
+                endpoint = self._pool.pick(avoid=tried)
+                tried.append(endpoint.url)
+                return await self._send(endpoint, request)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _send(
+        self, endpoint: Endpoint[openai.AsyncOpenAI], request: dict[str, Any]
+    ) -> ModelOutput:
+        """One attempt on one endpoint, counted in its stats."""
+        with self._pool.sending(endpoint) as client:
+            try:
+                output = await self._once(client, request)
+            except BackendError as exc:
+                self._pool.failed(endpoint, server_fault=isinstance(exc, SERVER_FAULTS))
+                raise
+        self._pool.succeeded(endpoint)
+        return output
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -241,10 +300,13 @@ class OpenAIBackend:
             "retrying %s after %.1fs (attempt %d): %s", self.model, wait, state.attempt_number, exc
         )
 
-    async def _once(self, messages: list[Message], config: GenerateConfig, n: int) -> ModelOutput:
-        request = self.request_body(messages, config, n)
+    async def _once(self, client: openai.AsyncOpenAI, request: dict[str, Any]) -> ModelOutput:
+        if "response_format" in request and not self._structured_ok:
+            request = {k: v for k, v in request.items() if k != "response_format"}
         try:
-            response = await self._client.chat.completions.create(**request)
+            # the body is ours and already plain JSON: posting it skips the SDK's
+            # per-request walk of its parameter types (~1 ms of CPU an image)
+            response = await client.post("/chat/completions", body=request, cast_to=ChatCompletion)
         except openai.APIStatusError as exc:
             # Servers reject an unknown response format as 400, 422 or even 500
             # (llama_cpp.server): fall back to plain text once.
@@ -252,7 +314,7 @@ class OpenAIBackend:
             if "response_format" in request and rejected:
                 log.info("server rejected response_format; falling back to plain text")
                 self._structured_ok = False
-                return await self._once(messages, config, n)
+                return await self._once(client, request)
             raise self._error(exc) from None
         except openai.OpenAIError as exc:
             raise self._error(exc) from None
@@ -350,3 +412,22 @@ def _translate(exc: openai.OpenAIError) -> BackendError:
             return BadRequestError(message, **kwargs)
         return BackendError(message, **kwargs)
     return BackendError(f"model server error: {exc}")
+
+
+def _base_urls(given: str | Sequence[str] | None) -> list[str]:
+    """The endpoints, checked: one URL, several, or $OPENAI_BASE_URL / the official API."""
+    if given is None or isinstance(given, str):
+        urls = [given or os.environ.get("OPENAI_BASE_URL") or OFFICIAL_BASE_URL]
+    else:
+        urls = list(given)
+        if not urls:
+            raise ConfigError("base_url lists no endpoint")
+    checked: list[str] = []
+    for url in urls:
+        url = url.rstrip("/")
+        parsed = urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ConfigError(f"base URL must be http(s)://host[:port]/..., got {url!r}")
+        if url not in checked:
+            checked.append(url)
+    return checked

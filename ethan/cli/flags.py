@@ -81,7 +81,8 @@ def _annotation(info: FieldInfo, pairs: bool) -> tuple[Any, bool]:
     kind = info.annotation
     args = [a for a in get_args(kind) if a is not type(None)]
     if get_origin(kind) in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        kind = args[0] if len(args) == 1 else str
+        lists = [a for a in args if get_origin(a) is list]
+        kind = lists[0] if lists else args[0] if len(args) == 1 else str
     if kind is SecretStr:
         kind = str
     if kind is bool:

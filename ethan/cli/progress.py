@@ -25,7 +25,7 @@ from rich.text import Text
 
 from ethan.cli.app import err, fail
 from ethan.errors import EthanError, NothingToDoError
-from ethan.runs import RunObserver
+from ethan.runs import RunObserver, RunResult
 from ethan.summary import RunSummary
 from ethan.types import Prediction
 
@@ -112,6 +112,9 @@ class ProgressObserver(RunObserver):
         self.summary.add(prediction)
         if self._task is not None:
             self._progress.update(self._task, advance=1, stats=status_line(self.summary))
+
+    def ended(self, result: RunResult) -> None:
+        self.summary.endpoints = result.summary.endpoints
 
     def batch(self, progress: BatchProgress) -> None:
         """The batch engine's states and counts replace the bar (one live display at once)."""

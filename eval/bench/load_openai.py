@@ -11,12 +11,15 @@ resident memory at checkpoints and the peak (goal: flat), and that no image was 
 
     python eval/bench/load_openai.py                         # 10,000 images, 64 in flight, 0.5 s
     python eval/bench/load_openai.py --n 2000 --latency 0.2
+    python eval/bench/load_openai.py --concurrency 128 --workers 2   # 2 image processes
+    python eval/bench/load_openai.py --n 2000 --profile /tmp/client.prof  # cProfile the client
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import io
 import multiprocessing
 import os
@@ -25,7 +28,8 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -83,6 +87,19 @@ def cpu_wait_s() -> float:
         return float("nan")
 
 
+def workers_cpu_s(geo: object) -> float:
+    """CPU seconds (user + system) of the Geolocator's image worker processes so far."""
+    pool = getattr(getattr(geo, "_images", None), "_pool", None)
+    total = 0.0
+    for pid in getattr(pool, "_processes", None) or {}:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def small_images(side: int) -> list[bytes]:
     """The corpus photos shrunk to ``side`` pixels, as JPEG bytes."""
     out = []
@@ -95,6 +112,19 @@ def small_images(side: int) -> list[bytes]:
     return out
 
 
+class InlineExecutor(ThreadPoolExecutor):
+    """Runs each job at once in the calling thread: under --profile, cProfile (which sees
+    one thread) then sees the preparation and interpretation work too."""
+
+    def submit(self, fn: Callable[..., object], /, *args: object, **kwargs: object) -> Future:  # type: ignore[type-arg]
+        future: Future = Future()  # type: ignore[type-arg]
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:
+            future.set_exception(exc)
+        return future
+
+
 @dataclass
 class Result:
     done: int = 0
@@ -103,6 +133,7 @@ class Result:
     latency_sum: float = 0.0
     cpu_s: float = 0.0
     cpu_wait_s: float = 0.0
+    workers_cpu_s: float = 0.0
     checkpoints: list[tuple[int, float, float]] = field(default_factory=list)
 
 
@@ -114,6 +145,8 @@ async def run(
     concurrency: int,
     side: int,
     every: int,
+    profile: str | None = None,
+    workers: int = 0,
 ) -> tuple[Result, float]:
     from ethan import Geolocator
 
@@ -127,7 +160,13 @@ async def run(
         backend_options={"base_url": base_url, "timeout": 60.0, "max_attempts": 1},
         cache=False,
         max_side=side,
+        **({"workers": workers} if workers else {}),
     )
+    profiler = cProfile.Profile() if profile else None
+    if profiler is not None:
+        # everything on the event loop's thread, so that one profile sees all of it
+        asyncio.get_running_loop().set_default_executor(InlineExecutor())
+        geo._executor = InlineExecutor()  # type: ignore[assignment]
     try:
         # One wave first: opens the connections and loads the gazetteer outside the timing.
         warm = time.perf_counter()
@@ -136,8 +175,10 @@ async def run(
         warm_s = time.perf_counter() - warm
         result = Result()
         server.send("mark")  # the server counts its CPU time from here
-        cpu, waited = time.process_time(), cpu_wait_s()
+        cpu, waited, worked = time.process_time(), cpu_wait_s(), workers_cpu_s(geo)
         started = time.perf_counter()
+        if profiler is not None:
+            profiler.enable()
         async for prediction in geo.locate_many(stream(n), concurrency=concurrency):
             result.done += 1
             result.statuses[prediction.status.value] += 1
@@ -150,9 +191,13 @@ async def run(
                     f"{result.done / elapsed:6.1f} images/s",
                     flush=True,
                 )
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(str(profile))
         result.seconds = time.perf_counter() - started
         result.cpu_s = time.process_time() - cpu
         result.cpu_wait_s = cpu_wait_s() - waited
+        result.workers_cpu_s = workers_cpu_s(geo) - worked
     finally:
         await geo.aclose()
     return result, warm_s
@@ -165,6 +210,14 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.5, help="server seconds per request")
     parser.add_argument("--side", type=int, default=96, help="image size in pixels (>= 64)")
     parser.add_argument("--every", type=int, default=1_000, help="images between checkpoints")
+    parser.add_argument(
+        "--workers", type=int, default=0, help="processes that prepare images (0: threads)"
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="cProfile the timed run into FILE (all client work on one thread; slower)",
+    )
     args = parser.parse_args()
 
     images = small_images(args.side)
@@ -177,12 +230,23 @@ def main() -> None:
     base_url = parent.recv()
     print(
         f"{args.n:,} images of {args.side} px, {args.concurrency} in flight, server latency "
-        f"{args.latency} s/request at {base_url} (own process)",
+        f"{args.latency} s/request at {base_url} (own process), "
+        f"image workers: {args.workers or 'threads'}",
         flush=True,
     )
     try:
         result, warm_s = asyncio.run(
-            run(base_url, parent, images, args.n, args.concurrency, args.side, args.every)
+            run(
+                base_url,
+                parent,
+                images,
+                args.n,
+                args.concurrency,
+                args.side,
+                args.every,
+                args.profile,
+                args.workers,
+            )
         )
     finally:
         parent.send("stop")
@@ -210,6 +274,11 @@ def main() -> None:
         f"{100 * result.cpu_s / result.seconds:.0f}% of one core "
         f"(the bound needs <= {1000 / bound:.2f} ms per image on one core)"
     )
+    if args.workers:
+        print(
+            f"image worker processes: {1000 * result.workers_cpu_s / result.done:.2f} ms of CPU "
+            f"per image on top ({args.workers} processes)"
+        )
     print(
         f"event-loop thread runnable but waiting for a CPU: {result.cpu_wait_s:.1f} s "
         f"({100 * result.cpu_wait_s / result.seconds:.0f}% of the run: CPU contention)"
