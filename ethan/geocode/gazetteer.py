@@ -16,7 +16,10 @@ import functools
 import threading
 from pathlib import Path
 
+import numpy as np
+
 from ethan.geo import haversine_km
+from ethan.geocode.aliases import CONSTITUENT_COUNTRIES, TERRITORIES
 from ethan.geocode.base import LEVELS, Level, Resolved
 from ethan.geocode.cities import PLACE_RADIUS_KM, CityMatcher
 from ethan.geocode.countries import CountryTable, country_table
@@ -35,6 +38,7 @@ from ethan.geocode.text import fold, name_variants, split_parts
 from ethan.types import Guess
 
 LANDMARK_RADIUS_KM = 150.0  # a landmark must lie this close to the named city to count
+BORDER_KM = 25.0  # a town this close to the named region's towns still fits that region
 # countries whose region codes are written without the country ("Victoria, BC", "NSW")
 _CODED_REGIONS = ("US", "CA", "AU", "BR", "MX", "IN")
 
@@ -167,12 +171,26 @@ class Gazetteer:
 
     # -- resolution ------------------------------------------------------------------------
     def _resolve_fields(self, f: Fields) -> Resolved | None:
+        """Every field constrains the others: the region must lie in the country, the city in
+        the region (or within :data:`BORDER_KM` of it), the place near the city. A name that
+        fits nowhere gives the most specific area that does, never a namesake abroad."""
         iso = self._countries.lookup(f.country) if f.country else None
         if iso is None and f.country_code:
             iso = self._countries.lookup(f.country_code)
         region: str | None = None
+        district: str | None = None
+        if iso is not None and f.country:
+            region = self._constituent(f.country, iso)  # "Scotland": GB, and its region
         if f.region:
-            region = self._region(f.region, iso)
+            named = self._region(f.region, iso)
+            if named is None and iso is not None:
+                territory = self._territory(f.region, iso)  # "Puerto Rico" with the US
+                if territory is not None:
+                    iso = territory
+                else:  # "San Juan" (Puerto Rico) with the US, else a county, a province
+                    named = self._territory_region(f.region, iso)
+                    district = None if named else self._district(f.region, iso, None)
+            region = named or (district.rpartition(".")[0] if district else None) or region
         if region is None and iso is None and f.country:
             region = self._region(f.country, None, codes=False)  # country="California"
         if region is not None:
@@ -186,38 +204,40 @@ class Gazetteer:
             if region_row is not None:
                 admin1 = self.index.city_admin1[region_row]
 
-        # a named US state is trusted over a city of the same name in another state
-        strict = region is not None and iso == "US"
-        cities = self.cities
-        city_row = (
-            cities.match(f.city, iso, continent, admin1, in_admin1=strict) if f.city else None
-        )
+        city_row: int | None = None
+        if f.city and region_row is not None:  # region="Los Angeles": a town, a preference
+            city_row = self.cities.match(f.city, iso, continent, admin1)
+        elif f.city:
+            city_row = self._city(f.city, iso, continent, region, district)
         if f.place:
             landmark = self._landmark(f.place, iso, near=city_row)
             if landmark is not None:
                 return landmark
-            place_iso = iso if iso is not None or city_row is None else self._country_of(city_row)
-            place_row = cities.match(
-                f.place,
-                place_iso,
-                continent,
-                admin1,
-                in_admin1=strict,
-                near=city_row,
-                fuzzy=city_row is not None,  # near-misses only close to a named city
-            )
-            if place_row is not None and (
-                city_row is None or cities.distance(place_row, city_row) <= PLACE_RADIUS_KM
-            ):
-                return self._city_point(place_row, "place")
+            place = self._place(f.place, iso, continent, region, city_row)
+            if place is not None:
+                return place
+            if f.city and city_row is not None:
+                # another town of that name (in a territory too) with the place beside it
+                admin1 = region.partition(".")[2] if region else None
+                for other in self.cities.candidates(f.city, iso, admin1):
+                    if other == city_row:
+                        continue
+                    place = self._place(f.place, self._country_of(other), None, None, other)
+                    if place is not None:
+                        return place
         if city_row is not None:
             return self._city_point(city_row, "city")
         if f.city:
             landmark = self._landmark(f.city, iso)  # city="Grand Canyon"
             if landmark is not None:
                 return landmark
+            within = self._district(f.city, iso, region) if iso is not None else None
+            if within is not None:  # city="Solidaridad": a municipality, named as a town
+                return self._district_point(within, "city")
             if region is None:
                 region = self._region(f.city, iso, codes=iso is not None)  # "Victoria, AU"
+        if district is not None:
+            return self._district_point(district, "region")
         if region is not None:
             return self._region_point(region)
         if region_row is not None:
@@ -229,6 +249,101 @@ class Gazetteer:
         if continent is not None:
             return self.continent(continent)
         return None
+
+    def _city(
+        self,
+        name: str,
+        iso: str | None,
+        continent: str | None,
+        region: str | None,
+        district: str | None,
+    ) -> int | None:
+        """Row of the town called ``name``: exact names inside the named region (preferring
+        the named district), then exact names in the country just across the region's
+        border, then near-misses inside the region."""
+        cities = self.cities
+        admin1 = region.partition(".")[2] if region else None
+        admin2 = district.rpartition(".")[2] if district else None
+        inside = region is not None
+        row = cities.match(
+            name, iso, continent, admin1, in_admin1=inside, admin2=admin2, fuzzy=False
+        )
+        if row is not None or region is None:
+            return row if row is not None else cities.match(name, iso, continent)
+        if self._district(name, iso, region) is not None:
+            return None  # a municipality of the region, not a namesake town elsewhere
+        outside = cities.match(name, iso, continent, admin1, fuzzy=False)
+        if outside is not None and self._km_from_region(outside, region) <= BORDER_KM:
+            return outside
+        return cities.match(name, iso, continent, admin1, in_admin1=True, admin2=admin2)
+
+    def _place(
+        self,
+        name: str,
+        iso: str | None,
+        continent: str | None,
+        region: str | None,
+        city_row: int | None,
+    ) -> Resolved | None:
+        """A district or small town near the named city (or in the named region)."""
+        cities = self.cities
+        admin1 = region.partition(".")[2] if region else None
+        place_iso = iso if iso is not None or city_row is None else self._country_of(city_row)
+        row = cities.match(
+            name,
+            place_iso,
+            continent,
+            admin1,
+            in_admin1=region is not None and city_row is None,
+            near=city_row,
+            fuzzy=city_row is not None,  # near-misses only close to a named city
+        )
+        if row is None:
+            return None
+        if city_row is not None and cities.distance(row, city_row) > PLACE_RADIUS_KM:
+            return None
+        return self._city_point(row, "place")
+
+    def _constituent(self, text: str, iso: str) -> str | None:
+        """The region of a constituent country named as the country ("Wales" → GB.WLS)."""
+        if fold(text) not in {fold(n) for n in CONSTITUENT_COUNTRIES.get(iso, ())}:
+            return None
+        return self._region(text, iso, codes=False)
+
+    def _territory(self, text: str, iso: str) -> str | None:
+        """A territory of ``iso`` named as its region ("Guam" with the United States)."""
+        code = self._countries.lookup(text, fuzzy=False)
+        return code if code is not None and code in TERRITORIES.get(iso, ()) else None
+
+    def _territory_region(self, text: str, iso: str) -> str | None:
+        """A first-level region of one of the territories of ``iso`` called ``text``."""
+        for territory in TERRITORIES.get(iso, ()):
+            key = self._region(text, territory, codes=False)
+            if key is not None:
+                return key
+        return None
+
+    def _district(self, text: str, iso: str | None, region: str | None) -> str | None:
+        """Key of the second-level division called ``text`` inside ``region`` (or ``iso``)."""
+        idx = self.index
+        prefix = f"{region}." if region is not None else f"{iso}." if iso is not None else None
+        if prefix is None:
+            return None
+        for key in name_variants(text):
+            found = [k for k in idx.district_keys.get(key, ()) if k.startswith(prefix)]
+            if found:
+                return max(found, key=lambda k: idx.districts[k].population)
+        return None
+
+    def _km_from_region(self, row: int, region: str) -> float:
+        """Great-circle km from town ``row`` to the nearest town of ``region``."""
+        idx = self.index
+        rows = idx.rows_by_region.get(region)
+        if not rows:
+            return float("inf")
+        lats = np.asarray([idx.city_lat[r] for r in rows])
+        lons = np.asarray([idx.city_lon[r] for r in rows])
+        return float(np.min(haversine_km(idx.city_lat[row], idx.city_lon[row], lats, lons)))
 
     def _landmark(
         self,
@@ -303,6 +418,17 @@ class Gazetteer:
             name=", ".join(parts),
             country_code=iso,
         )
+
+    def _district_point(self, key: str, level: Level) -> Resolved:
+        area = self.index.districts[key]
+        iso, admin1, _ = key.split(".", 2)
+        region = self.index.regions.get(f"{iso}.{admin1}")
+        parts = [area.name]
+        if region is not None and fold(region.name) != fold(area.name):
+            parts.append(region.name)
+        parts.append(self._country_name(iso))
+        lat, lon = area.point(self.broad)
+        return Resolved(lat=lat, lon=lon, level=level, name=", ".join(parts), country_code=iso)
 
     def _region_point(self, key: str) -> Resolved:
         area = self.index.regions[key]

@@ -161,6 +161,23 @@ class ReverseGeocoder:
         self._fix_overseas(lats, lons, result, towns)
         return result
 
+    def km_outside(self, lat: float, lon: float, codes: Sequence[str]) -> float:
+        """Great-circle km from a point to the nearest of the countries ``codes`` (ISO2):
+        0 inside one of them (or on its coast), ``inf`` when none has a polygon."""
+        la = np.asarray([lat], dtype=np.float64)
+        lo = np.asarray([lon], dtype=np.float64)
+        here = self.country_codes(la, lo)[0]
+        if here is not None and here in codes:
+            return 0.0
+        tree, tile_codes, _ = self._load()
+        pieces = np.flatnonzero(np.isin(tile_codes, list(codes)))
+        if pieces.size == 0:
+            return float("inf")
+        geoms = tree.geometries.take(pieces)
+        nearest = int(np.argmin(shapely.distance(shapely.Point(lon, lat), geoms)))
+        hit = np.asarray([pieces[nearest]])
+        return float(_km_to_pieces(tree, hit, la, lo)[0])
+
     # -- helpers ---------------------------------------------------------------------------
     def _fix_overseas(
         self, lats: FloatArray, lons: FloatArray, codes: list[str | None], towns: _Towns

@@ -66,7 +66,54 @@ _UNKNOWN = frozenset(
         "no visible text",
         "none visible",
         "unavailable",
+        "not given",
+        "not provided",
+        # placeholders that stand for "some place" rather than name one
+        "anytown",
+        "any town",
+        "any city",
+        "anycity",
+        "any state",
+        "anystate",
+        "any country",
+        "somewhere",
+        "rural area",
+        "suburban area",
+        "urban area",
+        "residential area",
+        "rural",
+        "countryside",
     }
+)
+# what a name is left as after its fillers are stripped when it names a kind of place only
+_GENERIC = frozenset(
+    [
+        "area",
+        "region",
+        "city",
+        "town",
+        "village",
+        "state",
+        "province",
+        "district",
+        "county",
+        "countryside",
+        "suburb",
+        "suburbs",
+        "outskirts",
+        "downtown",
+        "rural",
+        "urban",
+        "residential",
+        "street",
+        "road",
+        "highway",
+        "park",
+    ]
+)
+# trailing words of town names that only say what kind of municipality it is ("Fushimi-ku")
+_KIND_SUFFIXES = frozenset(
+    ["ku", "shi", "gun", "machi", "si", "gu", "cho", "mura", "son", "dong", "eup", "myeon"]
 )
 
 # leading words that say how sure or where-in, not which place ("somewhere in rural Ohio")
@@ -267,6 +314,17 @@ def name_variants(text: str) -> Iterator[str]:
     front = _strip(tokens, _PREFIXES, leading=True)
     both = _strip(front, _SUFFIXES, leading=False)
     for candidate in (full, " ".join(front), " ".join(both)):
+        if candidate in _GENERIC and candidate != full:
+            continue  # "rural area" is no town called "Area"
         if candidate and candidate not in seen and candidate not in _UNKNOWN:
             seen.add(candidate)
             yield candidate
+
+
+def bare_name(key: str) -> str | None:
+    """A folded town name without its municipality suffix ("fushimi ku" → "fushimi"), or
+    ``None`` when it has none."""
+    tokens = key.split()
+    if len(tokens) > 1 and tokens[-1] in _KIND_SUFFIXES:
+        return " ".join(tokens[:-1])
+    return None
