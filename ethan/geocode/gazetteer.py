@@ -231,7 +231,7 @@ class Gazetteer:
             landmark = self._landmark(f.city, iso)  # city="Grand Canyon"
             if landmark is not None:
                 return landmark
-            within = self._district(f.city, iso, region) if iso is not None else None
+            within = self._district(f.city, iso, region) if region is not None else None
             if within is not None:  # city="Solidaridad": a municipality, named as a town
                 return self._district_point(within, "city")
             if region is None:
