@@ -531,7 +531,7 @@ def load_index(
             log.warning("rebuilding the gazetteer index: cannot read %s (%s)", path, exc)
     index = _built(min_city_population)
     if path is not None:
-        _write_atomically(path, index.to_json())
+        write_json_atomically(path, index.to_json())
         _remove_stale(path, min_city_population)
     return index
 
@@ -550,7 +550,9 @@ def _remove_stale(current: Path, min_city_population: int) -> None:
                 old.unlink()
 
 
-def _write_atomically(path: Path, data: Mapping[str, Any]) -> None:
+def write_json_atomically(path: Path, data: Mapping[str, Any]) -> None:
+    """Write JSON to a temporary file beside ``path``, then rename it into place; a folder
+    that cannot be written is skipped with a debug log line."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")

@@ -2,18 +2,23 @@
 
     python eval/bench/gazetteer.py
 
-Targets (issue 4): exact-name lookups >= 20,000/s; fuzzy fallback <= 5 ms; cold start from
-the compiled index <= 0.5 s; resident memory of the loaded gazetteer <= 200 MB; reverse
-lookups >= 50,000/s in batch. Cold start and memory are measured in fresh processes, after
-this process has compiled the index and the border tiles into the user cache.
+Targets (issues 4 and 10, for the default index of every GeoNames town of 500+ people):
+first build <= 60 s (a progress line on stderr meanwhile); exact-name lookups >= 20,000/s;
+fuzzy fallback <= 5 ms; cold start from the compiled index <= 0.5 s; resident memory of the
+loaded gazetteer <= 250 MB; reverse lookups >= 50,000/s in batch. The first build is
+measured in a fresh process with an empty compiled-data folder; cold start and memory in
+fresh processes, after this process has compiled the index and the border tiles into the
+user cache.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 import sys
+import tempfile
 import time
 from statistics import median
 
@@ -46,12 +51,13 @@ print(json.dumps({{"import_s": t1 - t0, "load_s": t2 - t1, "rss_mb": rss() - bef
 """
 
 
-def _child(what: str) -> dict[str, float]:
+def _child(what: str, env: dict[str, str] | None = None) -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, "-c", _CHILD.format(what=what)],
         check=True,
         capture_output=True,
         text=True,
+        env=env,
     )
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
@@ -69,6 +75,12 @@ def _typo(name: str, rng: random.Random) -> str:
 
 def main() -> int:
     rng = random.Random(4)
+    with tempfile.TemporaryDirectory() as empty:
+        first_build = _child("gazetteer", {**os.environ, "ETHAN_GAZETTEER_DIR": empty})
+    print(
+        f"first build in a fresh process (empty compiled-data folder): "
+        f"{first_build['load_s']:.1f} s (target <= 60 s)"
+    )
     gaz = Gazetteer()
     started = time.perf_counter()
     gaz.search("Paris")
@@ -84,7 +96,7 @@ def main() -> int:
     )
     print(
         f"resident memory of the loaded gazetteer: {median(c['rss_mb'] for c in cold):.0f} MB"
-        f" (target <= 200 MB; whole process {median(c['total_rss_mb'] for c in cold):.0f} MB)"
+        f" (target <= 250 MB; whole process {median(c['total_rss_mb'] for c in cold):.0f} MB)"
     )
     rcold = [_child("reverse") for _ in range(3)]
     print(
