@@ -157,12 +157,16 @@ def stated_checks(cases: dict[str, list[Case]], gaz: Gazetteer) -> None:
         counts = dict.fromkeys(kinds, 0)
         total = 0
         examples: list[str] = []
+        raw: list[float] = []
+        checked: list[float] = []
         for model, rows in cases.items():
             if not model.startswith(corpus):
                 continue
-            for g, _ in rows:
+            for g, true in rows:
                 total += 1
                 (h,) = resolve_guesses([g], gaz)
+                raw.append(haversine_km(g.lat, g.lon, *true))  # type: ignore[arg-type]
+                checked.append(haversine_km(h.lat, h.lon, *true))
                 if h.check is None:
                     continue
                 kind = h.check.split(":", 1)[0]
@@ -170,7 +174,11 @@ def stated_checks(cases: dict[str, list[Case]], gaz: Gazetteer) -> None:
                 if len(examples) < 3:
                     examples.append(f"{g.label()} ({g.lat}, {g.lon}): {h.check}")
         cells = " ".join(f"{counts[k]:9d}" for k in kinds)
-        print(f"{corpus:12} {total:7d} {cells}")
+        accs = "  ".join(
+            f"acc@{km} {_acc(raw, total, km).strip()} -> {_acc(checked, total, km).strip()}"
+            for km in (25, 200, 750)
+        )
+        print(f"{corpus:12} {total:7d} {cells}  (as stated -> checked: {accs})")
         for e in examples:
             print(f"    {e}")
 
@@ -338,8 +346,8 @@ def _cut(text: str) -> str:
 def last_resort(shared: Path, gaz: Gazetteer) -> None:
     print("\n== Last resort (place names in the reasoning) on LLaVA and Llama, Street View ==")
     truth = _streetview_truth(shared)
-    on = Geolocator(_NoBackend(), geocoder=gaz, cache=False, last_resort=True)  # type: ignore[arg-type]
-    off = Geolocator(_NoBackend(), geocoder=gaz, cache=False, last_resort=False)  # type: ignore[arg-type]
+    on = Geolocator(_NoBackend(), geocoder=gaz, cache=False, last_resort=True)
+    off = Geolocator(_NoBackend(), geocoder=gaz, cache=False, last_resort=False)
     for model in ("llava-v1.6-mistral-7b", "llama-3.2-11b-vision"):
         path = shared / "corpus" / "streetview-dev" / "responses" / f"{model}.csv"
         with path.open(encoding="utf-8", newline="") as f:
