@@ -84,6 +84,20 @@ def test_a_place_next_to_a_same_named_town_in_a_territory(gaz: Gazetteer) -> Non
     assert near(hit, 18.355, -66.007, 5)
 
 
+def test_an_area_named_as_the_town_wins_over_a_near_miss_town(gaz: Gazetteer) -> None:
+    # Bali is a province; one letter away lies Baki, a town in Central Java
+    hit = gaz.resolve(Guess(city="Bali", country="Indonesia"))
+    assert hit is not None and hit.level in ("region", "landmark") and near(hit, -8.4, 115.1, 80)
+
+
+def test_an_unknown_hamlet_does_not_jump_to_a_town_two_letters_away(gaz: Gazetteer) -> None:
+    # one slip of the keyboard is a typo; two are more often another, unlisted hamlet
+    hit = gaz.resolve(Guess(city="Fairfex", region="Virginia", country="USA"))
+    assert hit is not None and hit.level == "city" and near(hit, 38.85, -77.31, 10)  # a typo
+    hit = gaz.resolve(Guess(city="Faurfex", region="Virginia", country="USA"))
+    assert hit is not None and hit.level == "region"  # two edits: not a typo we trust
+
+
 # -- territories and constituent countries, whichever way they are named ---------------------
 @pytest.mark.parametrize(
     ("guess", "code", "lat", "lon"),

@@ -209,6 +209,11 @@ class Gazetteer:
             city_row = self.cities.match(f.city, iso, continent, admin1)
         elif f.city:
             city_row = self._city(f.city, iso, continent, region, district)
+        reading: Resolved | None = None  # the city field read as a landmark, district...
+        if f.city and city_row is None:
+            reading = self._city_as_area(f.city, iso, region)
+            if reading is None:  # near-misses last: most unknown names are hamlets
+                city_row = self._city(f.city, iso, continent, region, district, fuzzy=True)
         if f.place:
             landmark = self._landmark(f.place, iso, near=city_row)
             if landmark is not None:
@@ -227,15 +232,8 @@ class Gazetteer:
                         return place
         if city_row is not None:
             return self._city_point(city_row, "city")
-        if f.city:
-            landmark = self._landmark(f.city, iso)  # city="Grand Canyon"
-            if landmark is not None:
-                return landmark
-            within = self._district(f.city, iso, region) if region is not None else None
-            if within is not None:  # city="Solidaridad": a municipality, named as a town
-                return self._district_point(within, "city")
-            if region is None:
-                region = self._region(f.city, iso, codes=iso is not None)  # "Victoria, AU"
+        if reading is not None:
+            return reading
         if district is not None:
             return self._district_point(district, "region")
         if region is not None:
@@ -257,25 +255,46 @@ class Gazetteer:
         continent: str | None,
         region: str | None,
         district: str | None,
+        *,
+        fuzzy: bool = False,
     ) -> int | None:
         """Row of the town called ``name``: exact names inside the named region (preferring
         the named district), then exact names in the country just across the region's
-        border, then near-misses inside the region."""
+        border; with ``fuzzy``, near-misses inside the region (or country) only."""
         cities = self.cities
         admin1 = region.partition(".")[2] if region else None
         admin2 = district.rpartition(".")[2] if district else None
         inside = region is not None
+        if fuzzy:
+            return cities.match(
+                name, iso, continent, admin1, in_admin1=inside, admin2=admin2, typos_only=True
+            )
         row = cities.match(
             name, iso, continent, admin1, in_admin1=inside, admin2=admin2, fuzzy=False
         )
         if row is not None or region is None:
-            return row if row is not None else cities.match(name, iso, continent)
+            return row
         if self._district(name, iso, region) is not None:
             return None  # a municipality of the region, not a namesake town elsewhere
         outside = cities.match(name, iso, continent, admin1, fuzzy=False)
         if outside is not None and self._km_from_region(outside, region) <= BORDER_KM:
             return outside
-        return cities.match(name, iso, continent, admin1, in_admin1=True, admin2=admin2)
+        return None
+
+    def _city_as_area(self, name: str, iso: str | None, region: str | None) -> Resolved | None:
+        """The city field read as something else than a town: a landmark ("Grand Canyon"),
+        a municipality of the named region ("Solidaridad"), a region ("Victoria, AU")."""
+        landmark = self._landmark(name, iso, fuzzy=False)
+        if landmark is not None:
+            return landmark
+        within = self._district(name, iso, region) if region is not None else None
+        if within is not None:
+            return self._district_point(within, "city")
+        if region is None:
+            key = self._region(name, iso, codes=iso is not None)
+            if key is not None:
+                return self._region_point(key)
+        return None
 
     def _place(
         self,

@@ -22,6 +22,7 @@ import json
 import math
 import statistics
 import sys
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -159,6 +160,8 @@ def stated_checks(cases: dict[str, list[Case]], gaz: Gazetteer) -> None:
         examples: list[str] = []
         raw: list[float] = []
         checked: list[float] = []
+        repairs: Counter[str] = Counter()
+        zeros = 0
         for model, rows in cases.items():
             if not model.startswith(corpus):
                 continue
@@ -171,6 +174,10 @@ def stated_checks(cases: dict[str, list[Case]], gaz: Gazetteer) -> None:
                     continue
                 kind = h.check.split(":", 1)[0]
                 counts[kind] = counts.get(kind, 0) + 1
+                if kind == "repaired":
+                    repairs[h.check.split(":", 1)[1].split("(", 1)[0].strip()] += 1
+                if (g.lat, g.lon) == (0.0, 0.0):
+                    zeros += 1
                 if len(examples) < 3:
                     examples.append(f"{g.label()} ({g.lat}, {g.lon}): {h.check}")
         cells = " ".join(f"{counts[k]:9d}" for k in kinds)
@@ -179,6 +186,8 @@ def stated_checks(cases: dict[str, list[Case]], gaz: Gazetteer) -> None:
             for km in (25, 200, 750)
         )
         print(f"{corpus:12} {total:7d} {cells}  (as stated -> checked: {accs})")
+        kinds_fixed = ", ".join(f"{n} {how}" for how, n in repairs.most_common()) or "none"
+        print(f"    repairs: {kinds_fixed}; flagged points at (0, 0): {zeros}")
         for e in examples:
             print(f"    {e}")
 
