@@ -52,6 +52,28 @@ def test_small_towns_resolve_to_the_town(
     assert near(hit, lat, lon, 5)
 
 
+# US hamlets below GeoNames' threshold come from the post office (ZIP) table
+@pytest.mark.parametrize(
+    ("guess", "lat", "lon"),
+    [
+        (Guess(city="Stehekin", region="Washington", country="USA"), 48.309, -120.656),
+        (Guess(city="Supai", region="AZ", country="USA"), 36.236, -112.689),
+    ],
+)
+def test_us_hamlets_from_post_offices(gaz: Gazetteer, guess: Guess, lat: float, lon: float) -> None:
+    hit = gaz.resolve(guess)
+    assert hit is not None and hit.level == "city" and near(hit, lat, lon, 10)
+
+
+def test_a_post_office_never_beats_a_town_or_landmark_of_its_name(gaz: Gazetteer) -> None:
+    # Springfield has post offices in many states; the largest GeoNames town still wins
+    hit = gaz.resolve(Guess(city="Springfield", country="USA"))
+    assert hit is not None and near(hit, 37.215, -93.298, 10)  # Missouri
+    # the Yellowstone National Park post office sits at Mammoth; the park's own point wins
+    park = gaz.resolve(Guess(city="Yellowstone National Park", region="WY", country="USA"))
+    assert park is not None and park.level == "landmark"
+
+
 # -- a name is matched only inside the region and country named with it ---------------------
 def test_same_named_towns_ranked_by_the_named_region(gaz: Gazetteer) -> None:
     # two San Fernandos are provincial capitals; La Union's is the smaller one

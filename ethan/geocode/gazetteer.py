@@ -216,7 +216,11 @@ class Gazetteer:
         elif f.city:
             city_row = self._city(f.city, iso, continent, region, district)
         reading: Resolved | None = None  # the city field read as a landmark, district...
-        if f.city and city_row is None:
+        if f.city and city_row is not None and self.index.city_pop[city_row] == 0:
+            # a post office named after a park or landmark: the landmark's own point
+            reading = self._landmark(f.city, iso, fuzzy=False)
+            city_row = None if reading is not None else city_row
+        if f.city and city_row is None and reading is None:
             reading = self._city_as_area(f.city, iso, region)
             if reading is None:  # near-misses last: most unknown names are hamlets
                 city_row = self._city(f.city, iso, continent, region, district, fuzzy=True)

