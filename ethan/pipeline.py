@@ -12,7 +12,6 @@ import functools
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from ethan.backends.base import Backend, GenerateConfig, Message, ModelOutput, c
 from ethan.budget import Budget, BudgetExceededError
 from ethan.cache import ResponseCache, cache_key
 from ethan.errors import AuthenticationError, BackendError, ConfigError, ImageError
+from ethan.fields import describe
 from ethan.geocode import Gazetteer, Geocoder, default_geocoder, resolve_guesses
 from ethan.geocode.mentions import last_resort
 from ethan.identity import ImageInput, KeyIndex, image_key
@@ -31,7 +31,8 @@ from ethan.parse import ParseResult, parse_answer
 from ethan.prompts import build_messages
 from ethan.rag import Retrieved, Retriever
 from ethan.remote import fetch_image, is_url
-from ethan.spec import Settings, describe
+from ethan.request import ImageRequest
+from ethan.spec import Settings
 from ethan.types import Candidate, Hypothesis, ModelAnswer, Prediction, Status, Usage
 from ethan.verify import Verifier
 from ethan.workers import ImageWorkers
@@ -49,20 +50,6 @@ def make_settings(values: Mapping[str, Any]) -> Settings:
 
 #: Threads that parse and geocode answers, so the event loop never waits on them.
 INTERPRET_THREADS = 32
-
-
-@dataclass(frozen=True)
-class ImageRequest:
-    """One image's request, built and not yet sent: what the live path, the Batch API and
-    other engines all send, and what :meth:`Geolocator.finish` turns into a prediction."""
-
-    key: str
-    messages: list[Message]
-    config: GenerateConfig
-    cache_key: str
-    sha256: str
-    started: float
-    retrieved: Retrieved | None = None  # what the retriever found (the verify pass lists it)
 
 
 class Geolocator:

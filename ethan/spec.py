@@ -29,6 +29,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from ethan.errors import ConfigError, EthanError
+from ethan.fields import cli, describe
 
 Method = Literal["medoid", "top", "mean", "cluster"]
 Truth = Literal["manifest", "exif"]
@@ -44,22 +45,6 @@ DATA_PANEL = "Dataset"
 SCORE_PANEL = "Scoring"
 RUN_PANEL = "Run"
 RAG_PANEL = "Retrieval and verification"
-
-
-def cli(
-    panel: str,
-    *,
-    flag: str | None = None,
-    short: str | None = None,
-    pairs: bool = False,
-    hidden: bool = False,
-) -> dict[str, Any]:
-    """How a field appears on the command line (read by :mod:`ethan.cli.flags`).
-
-    ``flag`` overrides the name (``--field-name`` by default), ``pairs`` makes a dict field
-    a repeatable ``KEY=VALUE`` flag, ``hidden`` keeps a field off the command line.
-    """
-    return {"cli": {"panel": panel, "flag": flag, "short": short, "pairs": pairs, "hidden": hidden}}
 
 
 class _Section(BaseModel):
@@ -398,7 +383,7 @@ class RunSpec(_Section):
         try:
             spec = cls.model_validate(dict(data))
         except ValidationError as exc:
-            raise ConfigError(describe(exc, "", where)) from None
+            raise ConfigError(describe(exc, "", where, root=cls)) from None
         spec.backend.checked_options()
         return spec
 
@@ -470,39 +455,6 @@ def scrub(value: Any) -> Any:
     if isinstance(value, list):
         return [scrub(v) for v in value]
     return value
-
-
-def describe(exc: ValidationError, prefix: str = "", where: str = "") -> str:
-    """A pydantic error as one line per bad field, with the allowed values where known."""
-    lines = []
-    for error in exc.errors():
-        field = ".".join(str(p) for p in error["loc"]) or "(root)"
-        message = error["msg"]
-        context = error.get("ctx") or {}
-        if "expected" in context:
-            message = f"must be one of {context['expected']}"
-        if error["type"] == "extra_forbidden":
-            message = "is not a known setting"
-            message += _known_fields(error["loc"])
-        given = error.get("input")
-        quiet = isinstance(given, dict | list) or error["type"] == "missing"
-        shown = "" if quiet else f" (got {given!r})"
-        lines.append(f"{prefix}{field}: {message}{shown}")
-    source = f" in {where}" if where else ""
-    return f"invalid setting{source}: " + "; ".join(lines)
-
-
-def _known_fields(loc: tuple[int | str, ...]) -> str:
-    model: type[BaseModel] = RunSpec
-    for part in loc[:-1]:
-        field = model.model_fields.get(str(part))
-        annotation = getattr(field, "annotation", None) if field else None
-        inner = [a for a in getattr(annotation, "__args__", (annotation,)) if isinstance(a, type)]
-        models = [a for a in inner if issubclass(a, BaseModel)]
-        if not models:
-            return ""
-        model = models[0]
-    return f"; known: {', '.join(model.model_fields)}"
 
 
 def _template_hash(settings: Settings) -> str | None:

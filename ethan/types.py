@@ -133,6 +133,13 @@ class Hypothesis(Guess):
         default=None, description="what a geocoded name resolved to: place, city, region..."
     )
     sample: int = Field(default=0, description="which model sample it came from")
+    check: str | None = Field(
+        default=None,
+        description="set when the point contradicts the named country: 'repaired: ...' (a "
+        "sign flip or lat/lon swap put it inside), 'replaced: ...' (the names were geocoded "
+        "instead), 'outside: ...' (kept, nothing fits), 'misfit: ...' (the names matched "
+        "outside the country)",
+    )
 
 
 class VerifyOption(BaseModel):

@@ -342,7 +342,7 @@ class Verifier:
         self, geo: Geolocator, first: ImageRequest, options: list[VerifyOption]
     ) -> ImageRequest:
         """The second request: the same photo, the numbered options, the ranking contract."""
-        from ethan.pipeline import ImageRequest
+        from ethan.request import ImageRequest
 
         s = geo.settings
         image = _image_of(first.messages)

@@ -12,7 +12,7 @@ from ethan.errors import GeocoderError
 from ethan.geo import haversine_km
 from ethan.geocode import Gazetteer, Geocoder, Resolved, default_geocoder, resolve_guesses
 from ethan.geocode.countries import country_table
-from ethan.geocode.index import cache_path
+from ethan.geocode.index import DEFAULT_CITY_POPULATION, cache_path
 from ethan.geocode.text import fold, name_variants, split_parts
 from ethan.types import Guess, Hypothesis, PointSource
 
@@ -321,7 +321,7 @@ def test_gazetteer_is_a_geocoder(gaz: Gazetteer) -> None:
 # -- cache --------------------------------------------------------------------------------
 def test_index_cache_round_trip(gaz: Gazetteer, cache_dir: Path) -> None:
     gaz.index  # noqa: B018 - built (or read) into the module's cache dir
-    path = cache_path(cache_dir, 5000)
+    path = cache_path(cache_dir, DEFAULT_CITY_POPULATION)
     assert path.is_file()
     assert json.loads(path.read_text(encoding="utf-8"))["format"] >= 1
     assert not list(cache_dir.glob("*.tmp"))
@@ -330,9 +330,10 @@ def test_index_cache_round_trip(gaz: Gazetteer, cache_dir: Path) -> None:
 
 
 def test_corrupt_cache_is_rebuilt(tmp_path: Path) -> None:
-    path = cache_path(tmp_path, 5000)
+    path = cache_path(tmp_path, DEFAULT_CITY_POPULATION)
     path.write_text("{not json", encoding="utf-8")
-    stale = tmp_path / "gazetteer-v0-geonamescache0.1-0123456789ab-cities5000.json"
+    size = DEFAULT_CITY_POPULATION
+    stale = tmp_path / f"gazetteer-v0-geonamescache0.1-0123456789ab-cities{size}.json"
     stale.write_text("{}", encoding="utf-8")
     other_size = tmp_path / "gazetteer-v0-geonamescache0.1-0123456789ab-cities15000.json"
     other_size.write_text("{}", encoding="utf-8")
@@ -350,8 +351,8 @@ def fresh_default(
     gaz.index  # noqa: B018 - make sure the module cache file exists
     target = tmp_path / "gazetteer"
     target.mkdir()
-    src = cache_path(cache_dir, 5000)
-    cache_path(target, 5000).write_bytes(src.read_bytes())
+    src = cache_path(cache_dir, DEFAULT_CITY_POPULATION)
+    cache_path(target, DEFAULT_CITY_POPULATION).write_bytes(src.read_bytes())
     monkeypatch.setenv("ETHAN_CACHE_DIR", str(tmp_path))
     default_geocoder.cache_clear()
     yield tmp_path
@@ -364,7 +365,7 @@ def test_default_geocoder_is_cached_and_honours_env(fresh_default: Path) -> None
     assert isinstance(g, Gazetteer)
     assert near(g.search("Paris, France"), 48.857, 2.352, 10)
     assert [p.name for p in (fresh_default / "gazetteer").iterdir()] == [
-        cache_path(fresh_default, 5000).name
+        cache_path(fresh_default, DEFAULT_CITY_POPULATION).name
     ]
 
 

@@ -34,7 +34,7 @@ from ethan.backends.llama_presets import PRESETS, Preset, preset_names
 from ethan.backends.llama_prompt import ContextTooSmallError, check_fits, measure, to_chat
 from ethan.backends.llama_schema import closing_reserve, schema_to_gbnf
 from ethan.errors import BackendError, ConfigError
-from ethan.spec import cli, describe
+from ethan.fields import cli, describe
 from ethan.types import Usage
 
 __all__ = ["ContextTooSmallError", "LlamaCppBackend", "LlamaCppOptions", "unload_models"]

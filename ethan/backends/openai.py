@@ -47,7 +47,7 @@ from ethan.errors import (
     RateLimitError,
     ServerError,
 )
-from ethan.spec import cli, describe
+from ethan.fields import cli, describe
 from ethan.types import Usage
 
 PANEL = "OpenAI-compatible servers (--backend openai)"

@@ -22,8 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ethan.backends.base import Choice, GenerateConfig, ImagePart, Message, ModelOutput
 from ethan.errors import BackendError, ConfigError
+from ethan.fields import cli
 from ethan.identity import KeyIndex
-from ethan.spec import cli
 from ethan.types import Usage
 
 NAME_KEYS = ("filename", "file_name", "image_file", "image", "file", "image_id", "id", "img_id")

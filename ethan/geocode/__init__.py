@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from ethan.geocode.base import LEVELS, Geocoder, Level, Resolved
+from ethan.geocode.check import PointCheck, check_point
 from ethan.geocode.gazetteer import Gazetteer, default_geocoder
 from ethan.geocode.online import (
     ChainGeocoder,
@@ -31,8 +32,10 @@ __all__ = [
     "OfflineGeocoder",
     "OnlineGeocoder",
     "Place",
+    "PointCheck",
     "Resolved",
     "ReverseGeocoder",
+    "check_point",
     "create_geocoder",
     "default_geocoder",
     "resolve_guesses",

@@ -164,3 +164,9 @@ TERRITORIES: dict[str, tuple[str, ...]] = {
     "NZ": ("CK", "NU", "TK"),
     "US": ("PR", "GU", "VI", "AS", "MP", "UM"),
 }
+
+# Constituent countries that models write as the country ("Edinburgh, Scotland"): the ISO
+# country they belong to, where each is also a first-level region that constrains the towns.
+CONSTITUENT_COUNTRIES: dict[str, tuple[str, ...]] = {
+    "GB": ("England", "Scotland", "Wales", "Northern Ireland"),
+}

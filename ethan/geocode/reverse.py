@@ -29,8 +29,8 @@ from pydantic import BaseModel, ConfigDict
 from ethan.geo import EARTH_RADIUS_KM, FloatArray, haversine_km
 from ethan.geocode.borders import Tiles, load_tiles
 from ethan.geocode.countries import country_table
-from ethan.geocode.index import default_cache_dir
 from ethan.geocode.regions import load_regions
+from ethan.geocode.storage import default_cache_dir
 
 COAST_KM = 20.0  # a point this close to a country's polygon (and in none) belongs to it
 _COAST_DEG = math.degrees(COAST_KM / EARTH_RADIUS_KM)
@@ -160,6 +160,23 @@ class ReverseGeocoder:
         result: list[str | None] = [c or None for c in out.tolist()]
         self._fix_overseas(lats, lons, result, towns)
         return result
+
+    def km_outside(self, lat: float, lon: float, codes: Sequence[str]) -> float:
+        """Great-circle km from a point to the nearest of the countries ``codes`` (ISO2):
+        0 inside one of them (or on its coast), ``inf`` when none has a polygon."""
+        la = np.asarray([lat], dtype=np.float64)
+        lo = np.asarray([lon], dtype=np.float64)
+        here = self.country_codes(la, lo)[0]
+        if here is not None and here in codes:
+            return 0.0
+        tree, tile_codes, _ = self._load()
+        pieces = np.flatnonzero(np.isin(tile_codes, list(codes)))
+        if pieces.size == 0:
+            return float("inf")
+        geoms = tree.geometries.take(pieces)
+        nearest = int(np.argmin(shapely.distance(shapely.Point(lon, lat), geoms)))
+        hit = np.asarray([pieces[nearest]])
+        return float(_km_to_pieces(tree, hit, la, lo)[0])
 
     # -- helpers ---------------------------------------------------------------------------
     def _fix_overseas(

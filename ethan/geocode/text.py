@@ -7,6 +7,7 @@ abbreviations ("St." / "Saint").
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -66,7 +67,54 @@ _UNKNOWN = frozenset(
         "no visible text",
         "none visible",
         "unavailable",
+        "not given",
+        "not provided",
+        # placeholders that stand for "some place" rather than name one
+        "anytown",
+        "any town",
+        "any city",
+        "anycity",
+        "any state",
+        "anystate",
+        "any country",
+        "somewhere",
+        "rural area",
+        "suburban area",
+        "urban area",
+        "residential area",
+        "rural",
+        "countryside",
     }
+)
+# what a name is left as after its fillers are stripped when it names a kind of place only
+_GENERIC = frozenset(
+    [
+        "area",
+        "region",
+        "city",
+        "town",
+        "village",
+        "state",
+        "province",
+        "district",
+        "county",
+        "countryside",
+        "suburb",
+        "suburbs",
+        "outskirts",
+        "downtown",
+        "rural",
+        "urban",
+        "residential",
+        "street",
+        "road",
+        "highway",
+        "park",
+    ]
+)
+# trailing words of town names that only say what kind of municipality it is ("Fushimi-ku")
+_KIND_SUFFIXES = frozenset(
+    ["ku", "shi", "gun", "machi", "si", "gu", "cho", "mura", "son", "dong", "eup", "myeon"]
 )
 
 # leading words that say how sure or where-in, not which place ("somewhere in rural Ohio")
@@ -195,6 +243,7 @@ _SUFFIXES = tuple(
 )
 
 
+@functools.lru_cache(maxsize=8192)
 def fold(text: str) -> str:
     """Lower-case, accent-free, punctuation-free key of a name; "" when nothing is left."""
     if not text.isascii():
@@ -237,11 +286,26 @@ def is_unknown(text: str | None) -> bool:
     return key in _UNKNOWN or key.startswith(("unknown ", "unspecified ", "unidentified "))
 
 
-def _strip(tokens: list[str], affixes: tuple[list[str], ...], *, leading: bool) -> list[str]:
+def _by_edge_word(
+    affixes: tuple[list[str], ...], *, leading: bool
+) -> dict[str, tuple[list[str], ...]]:
+    """Affixes grouped by the word they start (prefixes) or end (suffixes) with, in order."""
+    out: dict[str, list[list[str]]] = {}
+    for affix in affixes:
+        out.setdefault(affix[0] if leading else affix[-1], []).append(affix)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+_PREFIX_INDEX = _by_edge_word(_PREFIXES, leading=True)
+_SUFFIX_INDEX = _by_edge_word(_SUFFIXES, leading=False)
+
+
+def _strip(tokens: list[str], *, leading: bool) -> list[str]:
+    index = _PREFIX_INDEX if leading else _SUFFIX_INDEX
     changed = True
     while changed and tokens:
         changed = False
-        for affix in affixes:
+        for affix in index.get(tokens[0] if leading else tokens[-1], ()):
             n = len(affix)
             if len(tokens) <= n:
                 continue  # never strip a name down to nothing
@@ -264,9 +328,20 @@ def name_variants(text: str) -> Iterator[str]:
     seen: set[str] = set()
     full = fold(_PARENTHESES.sub(" ", text))
     tokens = full.split()
-    front = _strip(tokens, _PREFIXES, leading=True)
-    both = _strip(front, _SUFFIXES, leading=False)
+    front = _strip(tokens, leading=True)
+    both = _strip(front, leading=False)
     for candidate in (full, " ".join(front), " ".join(both)):
+        if candidate in _GENERIC and candidate != full:
+            continue  # "rural area" is no town called "Area"
         if candidate and candidate not in seen and candidate not in _UNKNOWN:
             seen.add(candidate)
             yield candidate
+
+
+def bare_name(key: str) -> str | None:
+    """A folded town name without its municipality suffix ("fushimi ku" → "fushimi"), or
+    ``None`` when it has none."""
+    tokens = key.split()
+    if len(tokens) > 1 and tokens[-1] in _KIND_SUFFIXES:
+        return " ".join(tokens[:-1])
+    return None

@@ -2,18 +2,23 @@
 
     python eval/bench/gazetteer.py
 
-Targets (issue 4): exact-name lookups >= 20,000/s; fuzzy fallback <= 5 ms; cold start from
-the compiled index <= 0.5 s; resident memory of the loaded gazetteer <= 200 MB; reverse
-lookups >= 50,000/s in batch. Cold start and memory are measured in fresh processes, after
-this process has compiled the index and the border tiles into the user cache.
+Targets (issues 4 and 10, for the default index of every GeoNames town of 500+ people):
+first build <= 60 s (a progress line on stderr meanwhile); exact-name lookups >= 20,000/s;
+fuzzy fallback <= 5 ms; cold start from the compiled index <= 0.5 s; resident memory of the
+loaded gazetteer <= 250 MB; reverse lookups >= 50,000/s in batch. The first build is
+measured in a fresh process with an empty compiled-data folder; cold start and memory in
+fresh processes, after this process has compiled the index and the border tiles into the
+user cache.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 import sys
+import tempfile
 import time
 from statistics import median
 
@@ -46,12 +51,13 @@ print(json.dumps({{"import_s": t1 - t0, "load_s": t2 - t1, "rss_mb": rss() - bef
 """
 
 
-def _child(what: str) -> dict[str, float]:
+def _child(what: str, env: dict[str, str] | None = None) -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, "-c", _CHILD.format(what=what)],
         check=True,
         capture_output=True,
         text=True,
+        env=env,
     )
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
@@ -69,6 +75,12 @@ def _typo(name: str, rng: random.Random) -> str:
 
 def main() -> int:
     rng = random.Random(4)
+    with tempfile.TemporaryDirectory() as empty:
+        first_build = _child("gazetteer", {**os.environ, "ETHAN_GAZETTEER_DIR": empty})
+    print(
+        f"first build in a fresh process (empty compiled-data folder): "
+        f"{first_build['load_s']:.1f} s (target <= 60 s)"
+    )
     gaz = Gazetteer()
     started = time.perf_counter()
     gaz.search("Paris")
@@ -84,7 +96,7 @@ def main() -> int:
     )
     print(
         f"resident memory of the loaded gazetteer: {median(c['rss_mb'] for c in cold):.0f} MB"
-        f" (target <= 200 MB; whole process {median(c['total_rss_mb'] for c in cold):.0f} MB)"
+        f" (target <= 250 MB; whole process {median(c['total_rss_mb'] for c in cold):.0f} MB)"
     )
     rcold = [_child("reverse") for _ in range(3)]
     print(
@@ -93,6 +105,13 @@ def main() -> int:
     )
 
     idx = gaz.index
+    started = time.perf_counter()
+    gaz.resolve(Guess(city="Sydeny", country="AU"))  # builds the per-country name buckets
+    gaz.resolve(Guess(city="Sydeny"))
+    print(
+        f"first near-miss lookup (builds the typo buckets, once per process): "
+        f"{time.perf_counter() - started:.2f} s"
+    )
     rows = rng.sample(range(len(idx.city_name)), 20000)
     guesses = [Guess(city=idx.city_name[r], country=idx.city_country[r]) for r in rows]
     started = time.perf_counter()
@@ -111,8 +130,6 @@ def main() -> int:
 
     big = [r for r in rows if idx.city_pop[r] >= 50000 and len(idx.city_name[r]) >= 7][:300]
     typos = [(_typo(idx.city_name[r], rng), idx.city_country[r], r) for r in big]
-    gaz.resolve(Guess(city="Sydeny", country="AU"))  # builds the per-country name buckets
-    gaz.resolve(Guess(city="Sydeny"))
     for label, with_country in (("with country", True), ("no country", False)):
         times = []
         right = 0

@@ -1,7 +1,12 @@
 """Accuracy of the offline gazetteer on the shared corpus: one command, prints every number.
 
-    python eval/bench/gazetteer_accuracy.py [--shared ../shared]
+    python eval/bench/gazetteer_accuracy.py [--shared ../shared] [--names-only]
 
+0. Names against coordinates, per model: every answer that states both, scored against the
+   truth twice, from its coordinates and from its names alone (coordinates stripped), at
+   25/200/750 km, with the targets (names within 1 point at 200 and 750 km, at least 92% of
+   the coordinates' accuracy at 25 km); then how often the stated coordinates contradict
+   the country named with them, and what the check did (repaired, replaced, kept).
 1. IMAGEO-Bench dataset 3: each model's own answer (street, city, state, country) geocoded
    without its coordinates, compared with the model's coordinates and with the truth.
 2. Broad areas: medoid vs centroid on name-only answers (region / country level).
@@ -17,13 +22,14 @@ import json
 import math
 import statistics
 import sys
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from ethan.backends.base import Choice, ModelOutput
 from ethan.geo import haversine_km
-from ethan.geocode import Gazetteer, reverse
+from ethan.geocode import Gazetteer, resolve_guesses, reverse
 from ethan.geocode.text import is_unknown
 from ethan.parse import parse_answer
 from ethan.pipeline import Geolocator
@@ -52,6 +58,138 @@ def _dict(value: Any) -> dict[str, Any]:
 
 def _acc(distances: Iterable[float], n: int, km: float) -> str:
     return f"{100 * sum(d <= km for d in distances) / max(n, 1):5.1f}%"
+
+
+# -- 0. names against coordinates, per model --------------------------------------------------
+Case = tuple[Guess, tuple[float, float]]
+
+
+def _text(value: Any) -> str | None:
+    return str(value) if value not in (None, "") else None
+
+
+def stated_cases(shared: Path) -> dict[str, list[Case]]:
+    """Per model ("streetview/gpt-4o", "imageo/o3"): the best guess of every answer that
+    gives both coordinates and a name, with the truth. Street View answers are parsed as
+    the pipeline does; IMAGEO answers give street (as place), city, state and country."""
+    out: dict[str, list[Case]] = {}
+    truth = _streetview_truth(shared)
+    for path in sorted((shared / "corpus" / "streetview-dev" / "responses").glob("*.csv")):
+        cases: list[Case] = []
+        with path.open(encoding="utf-8", newline="") as f:
+            for row in csv.DictReader(f):
+                parsed = parse_answer(row["model_response"])
+                if parsed.status is not Status.OK or not parsed.guesses:
+                    continue
+                g = parsed.guesses[0]
+                if g.has_point() and g.has_name() and row["filename"] in truth:
+                    cases.append((g, truth[row["filename"]]))
+        out[f"streetview/{path.stem}"] = cases
+    base = shared / "corpus" / "imageo-d3"
+    with (base / "truth.csv").open(encoding="utf-8", newline="") as f:
+        t2 = {
+            r["image_id"]: (float(r["latitude"]), float(r["longitude"])) for r in csv.DictReader(f)
+        }
+    for path in sorted((base / "responses").glob("dataset3_*.jsonl")):
+        cases = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            info = _dict(_dict(row.get("location_info")).get("reverse_geocoding"))
+            a = _dict(info.get("address"))
+            c = _dict(info.get("coordinates"))
+            lat, lon = _float(c.get("latitude")), _float(c.get("longitude"))
+            true = t2.get(row["image_file"].rsplit(".", 1)[0])
+            if true is None or lat is None or lon is None:
+                continue
+            if abs(lat) > 90 or abs(lon) > 180:
+                continue
+            g = Guess(
+                place=_text(a.get("street")),
+                city=_text(a.get("city")),
+                region=_text(a.get("state")),
+                country=_text(a.get("country")),
+                lat=lat,
+                lon=lon,
+            )
+            if g.has_name():
+                cases.append((g, true))
+        out[f"imageo/{path.stem.removeprefix('dataset3_')}"] = cases
+    return out
+
+
+def names_vs_coordinates(cases: dict[str, list[Case]], gaz: Gazetteer) -> bool:
+    """Print the per-model table; whether every model meets the targets."""
+    print("\n== Names alone vs stated coordinates, per model (same answers, truth distance) ==")
+    print(
+        f"{'model':48} {'n':>4}   acc@25 coord/names   acc@200 coord/names"
+        f"   acc@750 coord/names  targets"
+    )
+    everyone = True
+    for model, rows in cases.items():
+        n = len(rows)
+        coord = [haversine_km(g.lat, g.lon, *t) for g, t in rows]  # type: ignore[arg-type]
+        names: list[float] = []
+        for g, t in rows:
+            hit = gaz.resolve(g.model_copy(update={"lat": None, "lon": None}))
+            names.append(haversine_km(hit.lat, hit.lon, *t) if hit else math.inf)
+
+        def acc(d: list[float], km: float) -> float:
+            return 100 * sum(x <= km for x in d) / max(len(d), 1)
+
+        ok = (
+            acc(names, 200) >= acc(coord, 200) - 1
+            and acc(names, 750) >= acc(coord, 750) - 1
+            and acc(names, 25) >= 0.92 * acc(coord, 25)
+        )
+        everyone &= ok
+        cells = "   ".join(
+            f"{acc(coord, km):5.1f} / {acc(names, km):5.1f}      " for km in (25, 200, 750)
+        )
+        print(f"{model:48} {n:4d}   {cells} {'met' if ok else 'MISSED'}")
+    return everyone
+
+
+def stated_checks(cases: dict[str, list[Case]], gaz: Gazetteer) -> None:
+    """How often stated coordinates contradict the named country, and what was done."""
+    print("\n== Stated coordinates checked against the named country (every answer above) ==")
+    kinds = ("repaired", "replaced", "outside")
+    print(f"{'corpus':12} {'answers':>7} " + " ".join(f"{k:>9}" for k in kinds) + "  examples")
+    for corpus in ("streetview", "imageo"):
+        counts = dict.fromkeys(kinds, 0)
+        total = 0
+        examples: list[str] = []
+        raw: list[float] = []
+        checked: list[float] = []
+        repairs: Counter[str] = Counter()
+        zeros = 0
+        for model, rows in cases.items():
+            if not model.startswith(corpus):
+                continue
+            for g, true in rows:
+                total += 1
+                (h,) = resolve_guesses([g], gaz)
+                raw.append(haversine_km(g.lat, g.lon, *true))  # type: ignore[arg-type]
+                checked.append(haversine_km(h.lat, h.lon, *true))
+                if h.check is None:
+                    continue
+                kind = h.check.split(":", 1)[0]
+                counts[kind] = counts.get(kind, 0) + 1
+                if kind == "repaired":
+                    repairs[h.check.split(":", 1)[1].split("(", 1)[0].strip()] += 1
+                if (g.lat, g.lon) == (0.0, 0.0):
+                    zeros += 1
+                if len(examples) < 3:
+                    examples.append(f"{g.label()} ({g.lat}, {g.lon}): {h.check}")
+        cells = " ".join(f"{counts[k]:9d}" for k in kinds)
+        accs = "  ".join(
+            f"acc@{km} {_acc(raw, total, km).strip()} -> {_acc(checked, total, km).strip()}"
+            for km in (25, 200, 750)
+        )
+        print(f"{corpus:12} {total:7d} {cells}  (as stated -> checked: {accs})")
+        kinds_fixed = ", ".join(f"{n} {how}" for how, n in repairs.most_common()) or "none"
+        print(f"    repairs: {kinds_fixed}; flagged points at (0, 0): {zeros}")
+        for e in examples:
+            print(f"    {e}")
 
 
 # -- 1. IMAGEO-Bench dataset 3 --------------------------------------------------------------
@@ -217,8 +355,8 @@ def _cut(text: str) -> str:
 def last_resort(shared: Path, gaz: Gazetteer) -> None:
     print("\n== Last resort (place names in the reasoning) on LLaVA and Llama, Street View ==")
     truth = _streetview_truth(shared)
-    on = Geolocator(_NoBackend(), geocoder=gaz, cache=False, last_resort=True)  # type: ignore[arg-type]
-    off = Geolocator(_NoBackend(), geocoder=gaz, cache=False, last_resort=False)  # type: ignore[arg-type]
+    on = Geolocator(_NoBackend(), geocoder=gaz, cache=False, last_resort=True)
+    off = Geolocator(_NoBackend(), geocoder=gaz, cache=False, last_resort=False)
     for model in ("llava-v1.6-mistral-7b", "llama-3.2-11b-vision"):
         path = shared / "corpus" / "streetview-dev" / "responses" / f"{model}.csv"
         with path.open(encoding="utf-8", newline="") as f:
@@ -272,11 +410,19 @@ def _compare(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
+    parser.add_argument(
+        "--names-only", action="store_true", help="only the per-model table and the checks"
+    )
     args = parser.parse_args(argv)
     if not (args.shared / "corpus").is_dir():
         print(f"no shared corpus at {args.shared}", file=sys.stderr)
         return 1
     medoid = Gazetteer()
+    cases = stated_cases(args.shared)
+    met = names_vs_coordinates(cases, medoid)
+    stated_checks(cases, medoid)
+    if args.names_only:
+        return 0 if met else 1
     centroid = Gazetteer(broad="centroid")
     imageo(args.shared, medoid)
     broad(args.shared, medoid, centroid)
