@@ -58,7 +58,7 @@ def test_no_model_at_all_is_a_config_error() -> None:
 
 
 def test_unknown_option_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="invalid option for the llama-cpp backend"):
+    with pytest.raises(ConfigError, match="llama-cpp backend option temperature_boost"):
         LlamaCppBackend(str(gemma_270m()), temperature_boost=2)
 
 

@@ -286,7 +286,9 @@ def test_lookups_for_different_images_overlap_within_the_rate_limit(
         return ok, elapsed
 
     ok, elapsed = asyncio.run(main())
-    assert ok == 8 and len(_Handler.requests) == 8
+    # one lookup per photo (a point found outside its named country is followed by a lookup
+    # of that country, so there may be more)
+    assert ok == 8 and len(set(_Handler.requests)) >= 8
     arrivals = _Handler.arrivals
     overlapping = max(sum(a <= b < a + 0.5 for b in arrivals) for a in arrivals)
     assert overlapping >= 4, f"at most {overlapping} lookups were in flight at once"
