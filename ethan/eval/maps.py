@@ -4,38 +4,47 @@ with its radius and alternatives).
 
 Every line goes the short way round the globe: its far end is shifted by 360° when that is
 shorter, so a miss across the Pacific crosses the date line instead of the whole map.
-The data are inside the file; Leaflet's scripts and the tiles come from the network.
+The page is self-contained (:mod:`ethan.eval.offline_html`): the data and Leaflet are inside
+the file, so it opens with no network; only the map tiles come from it.
 """
 
 from __future__ import annotations
 
 import html
 import importlib.util
-import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
 from ethan.errors import MissingDependencyError
 from ethan.eval.metrics import Record, distances_km
+from ethan.eval.offline_html import MAPS_HINT as MAPS_HINT
+from ethan.eval.offline_html import bind, save_map
 from ethan.geo import short_way_lon
 from ethan.types import Prediction
 
 if TYPE_CHECKING:
     from ethan.card import Reverse
 
-MAPS_HINT = "pip install 'ethan-geo[maps]'"
 MAX_HTML_POINTS = 5000  # larger runs show their first images only (the file stays small)
 
 
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:  # a parent package is missing
+        return False
+
+
 def folium_available() -> bool:
-    return importlib.util.find_spec("folium") is not None
+    """folium, and Leaflet to put inline (xstatic-leaflet): both come with the ``maps`` extra."""
+    return _installed("folium") and _installed("xstatic.pkg.leaflet")
 
 
 def require_folium() -> None:
     """Fail before a run, not after it, when the map it should draw cannot be drawn."""
     if not folium_available():
-        raise MissingDependencyError(f"--map needs folium: {MAPS_HINT}")
+        raise MissingDependencyError(f"--map needs folium and xstatic-leaflet: {MAPS_HINT}")
 
 
 def error_line(lat1: float, lon1: float, lat2: float, lon2: float) -> list[list[float]]:
@@ -56,8 +65,9 @@ def write_html_map(
 ) -> Path:
     """Truth and prediction markers joined by lines; a popup gives the id and the error.
 
-    Only the first ``max_points`` records are drawn. Raises
-    :class:`~ethan.errors.MissingDependencyError` without folium.
+    Only the first ``max_points`` records are drawn. Written atomically (a temporary file,
+    then renamed). Raises :class:`~ethan.errors.MissingDependencyError` without folium or
+    xstatic-leaflet.
     """
     folium = _folium()
     shown = list(records[:max_points])
@@ -70,17 +80,18 @@ def write_html_map(
         name = html.escape(r.id)
         if r.lat is None or r.lon is None:
             popup = f"{name}<br>{r.status.value}: no prediction"
-            folium.CircleMarker(
-                [r.true_lat, r.true_lon], radius=4, color="#7f7f7f", fill=True, popup=popup
+            marker = folium.CircleMarker(
+                [r.true_lat, r.true_lon], radius=4, color="#7f7f7f", fill=True
             ).add_to(truth)
+            bind(marker, popup=popup)
             continue
         popup = f"{name}<br>error {km:,.1f} km"
-        folium.CircleMarker(
-            [r.true_lat, r.true_lon], radius=4, color="#1b7837", fill=True, popup=popup
+        marker = folium.CircleMarker(
+            [r.true_lat, r.true_lon], radius=4, color="#1b7837", fill=True
         ).add_to(truth)
-        folium.CircleMarker(
-            [r.lat, r.lon], radius=4, color="#c51b7d", fill=True, popup=popup
-        ).add_to(guess)
+        bind(marker, popup=popup)
+        marker = folium.CircleMarker([r.lat, r.lon], radius=4, color="#c51b7d", fill=True)
+        bind(marker.add_to(guess), popup=popup)
         folium.PolyLine(  # type: ignore[no-untyped-call, unused-ignore]
             error_line(r.true_lat, r.true_lon, r.lat, r.lon),
             color="#555555",
@@ -90,8 +101,7 @@ def write_html_map(
     for group in (lines, truth, guess):
         group.add_to(fmap)
     folium.LayerControl().add_to(fmap)
-    fmap.save(str(path))
-    return path
+    return save_map(fmap, path)
 
 
 def write_prediction_map(
@@ -107,7 +117,8 @@ def write_prediction_map(
     images without an answer are listed in a box on the map.
 
     Only the first ``max_points`` answers are drawn. Written atomically (a temporary file,
-    then renamed). Raises :class:`~ethan.errors.MissingDependencyError` without folium.
+    then renamed). Raises :class:`~ethan.errors.MissingDependencyError` without folium or
+    xstatic-leaflet.
     """
     from ethan.card import options, osm_link
 
@@ -137,10 +148,10 @@ def write_prediction_map(
             f"<br>{p.lat:.5f}, {p.lon:.5f}{radius}{others}"
             f'<br><a href="{link}" target="_blank">OpenStreetMap</a>'
         )
-        folium.CircleMarker(
-            [p.lat, p.lon], radius=6, color="#c51b7d", fill=True, fill_opacity=0.9,
-            popup=folium.Popup(popup, max_width=320), tooltip=name,
-        ).add_to(answers)  # fmt: skip
+        marker = folium.CircleMarker(
+            [p.lat, p.lon], radius=6, color="#c51b7d", fill=True, fill_opacity=0.9
+        ).add_to(answers)
+        bind(marker, popup=popup, tooltip=name, max_width=320)
         points.append((p.lat, p.lon))
         if p.radius_km:
             folium.Circle(
@@ -152,10 +163,9 @@ def write_prediction_map(
             folium.PolyLine(  # type: ignore[no-untyped-call, unused-ignore]
                 [[p.lat, p.lon], [lat, lon]], color="#7f7f7f", weight=1, dash_array="4"
             ).add_to(alternatives)
-            folium.CircleMarker(
-                [lat, lon], radius=4, color="#7f7f7f", fill=True,
-                tooltip=f"{name}: {html.escape(other.label)} {other.probability:.0%}",
-            ).add_to(alternatives)  # fmt: skip
+            marker = folium.CircleMarker([lat, lon], radius=4, color="#7f7f7f", fill=True)
+            tip = f"{name}: {html.escape(other.label)} {other.probability:.0%}"
+            bind(marker.add_to(alternatives), tooltip=tip)
     for group in (radii, alternatives, answers):
         group.add_to(fmap)
     folium.LayerControl().add_to(fmap)
@@ -165,11 +175,7 @@ def write_prediction_map(
         lats = [lat for lat, _ in points]
         lons = [lon for _, lon in points]
         fmap.fit_bounds([[min(lats), min(lons)], [max(lats), max(lons)]], max_zoom=8)
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fmap.save(str(tmp))
-    os.replace(tmp, path)
-    return path
+    return save_map(fmap, path)
 
 
 def _failed_box(failed: list[Prediction], limit: int = 20) -> str:
