@@ -26,7 +26,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ethan.errors import ConfigError, EthanError
 from ethan.fields import cli, describe
@@ -367,6 +375,15 @@ class RunSpec(_Section):
     provenance: Provenance | None = Field(
         default=None, json_schema_extra=cli(RUN_PANEL, hidden=True)
     )
+
+    @model_validator(mode="after")
+    def _engine_fits(self) -> RunSpec:
+        if self.engine == "batch" and self.retrieval.verify:
+            raise ValueError(
+                "--verify sends a second request after each first answer; use it with the "
+                "local or ray engine, not the Batch API"
+            )
+        return self
 
     @field_validator("inputs", mode="before")
     @classmethod

@@ -207,3 +207,9 @@ def test_a_backend_from_an_entry_point(tmp_path: Path, monkeypatch: pytest.Monke
         prediction = geo.locate(image)
     assert prediction.ok and prediction.hypotheses[0].country_code == "PE"
     sys.modules.pop("ethan_echo", None)
+
+
+def test_verify_is_refused_on_the_batch_engine() -> None:
+    with pytest.raises(ConfigError, match=r"--verify .* not the Batch API"):
+        RunSpec.parse({"engine": "batch", "retrieval": {"verify": True}})
+    assert RunSpec.parse({"engine": "ray", "retrieval": {"verify": True}}).retrieval.verify

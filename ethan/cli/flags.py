@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -80,7 +81,7 @@ def _annotation(info: FieldInfo, pairs: bool) -> tuple[Any, bool]:
         return list[str] | None, False
     kind = info.annotation
     args = [a for a in get_args(kind) if a is not type(None)]
-    if get_origin(kind) in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if get_origin(kind) in (typing.Union, types.UnionType):
         lists = [a for a in args if get_origin(a) is list]
         kind = lists[0] if lists else args[0] if len(args) == 1 else str
     if kind is SecretStr:
