@@ -217,6 +217,7 @@ def _context(variables: Mapping[str, Any] | None) -> dict[str, Any]:
     context.setdefault("candidates", [])
     context.setdefault("rag_neighbours", [])
     context.setdefault("rag_negatives", [])
+    context.setdefault("verify_options", [])  # the --verify template; empty in a preview
     context.setdefault("output_contract", output_contract(top_k))
     return context
 
