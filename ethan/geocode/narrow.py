@@ -6,13 +6,15 @@ like the outskirts of Tucson"). :func:`narrow` reads the capitalised names of th
 against the area the guess resolved to and keeps the most named place that lies inside it:
 
 - each capitalised run of words is split into the longest names the gazetteer knows exactly
-  (no typo tolerance), so "United States" is a country and never the town of United;
-- a name is read first as a first-level region of the area's country ("Georgia" with the
-  United States is the state), then as a country, a region of another country, a landmark
-  of the area's country, a town of at least :data:`MIN_TOWN_POPULATION` in the area (its
-  region, or district, when the area is one), and only then as anything else the gazetteer
-  knows; only regions (when the area is a country), landmarks and towns inside the area are
-  candidates, and only when more specific than the area;
+  (no typo tolerance), so "United States" is a country and never the town of United; a
+  one-word town that opens a sentence counts only when large ("Brick buildings...");
+- a name is read first as the area's own country, then as a first-level region of that
+  country ("Georgia" with the United States is the state), then as another country, a
+  region of another country, a landmark of the area's country, a town of at least
+  :data:`MIN_TOWN_POPULATION` in the area (its region, or district, when the area is one),
+  and only then as anything else the gazetteer knows; only regions (when the area is a
+  country), landmarks and towns inside the area are candidates, and only when more
+  specific than the area;
 - a candidate followed in the same run by a word that is no known name is part of another
   name ("Hollywood Studios", "Texas Roadhouse", "Chicago Avenue") and does not count; nor do
   words written in capitals (text read off a sign), common words, and fragments of the
@@ -23,6 +25,12 @@ against the area the guess resolved to and keeps the most named place that lies 
 
 Nothing outside the area is ever returned: when no such place is named the caller keeps the
 area's own point.
+
+:func:`region_hint` does the same for a bare town name that several towns of the named
+country share ("Arlington, United States"): the namesake in the region the reasoning names
+most ("...the federal buildings of northern Virginia") wins over the largest one, which
+stays the answer when the reasoning names none of their regions; a region named like a
+large city of the country ("New York", "Washington") is no hint.
 """
 
 from __future__ import annotations
@@ -123,6 +131,40 @@ def narrow(hit: Resolved, guess: Guess, text: str, gazetteer: Gazetteer) -> Narr
     return found[0]
 
 
+def region_hint(hit: Resolved, guess: Guess, text: str, gazetteer: Gazetteer) -> Resolved | None:
+    """The namesake of town ``hit`` (a guess naming a town and its country, no region or
+    place) in the region of the country that ``text`` names most, when that is not the
+    region of ``hit``; ``None`` otherwise. Ties go to the larger town."""
+    if hit.level != "city" or not guess.city or guess.region or guess.place or not text:
+        return None
+    if not hit.country_code:
+        return None
+    area = _Area(hit.country_code.upper(), None, None, "country")
+    towns = gazetteer.cities.candidates(guess.city, area.iso)
+    if len(towns) < 2:
+        return None
+    named: dict[str, int] = {}
+    for _, phrase, place in _candidates(text, area, gazetteer):
+        if place.level != "region" or place.area is None:
+            continue
+        city = gazetteer.cities.match(phrase, area.iso, fuzzy=False, strip=False)
+        if city is not None and gazetteer.index.city_pop[city] >= MIN_CITY_POPULATION:
+            continue  # "New York", "Washington": as likely the city, no hint of a region
+        named[place.area] = named.get(place.area, 0) + 1
+    if not named:
+        return None
+    idx = gazetteer.index
+
+    def votes(row: int) -> int:
+        return named.get(f"{idx.city_country[row]}.{idx.city_admin1[row]}", 0)
+
+    best = max(towns, key=votes)  # the first (largest) of equals
+    here = [r for r in towns if (idx.city_lat[r], idx.city_lon[r]) == (hit.lat, hit.lon)]
+    if best in here or votes(best) <= max(map(votes, here), default=0):
+        return None
+    return gazetteer._city_point(best, "city")
+
+
 def _in_region(place: Resolved, region: Resolved) -> bool:
     return region.level == "region" and place.name.endswith(", " + region.name)
 
@@ -204,11 +246,14 @@ def _worth_reading(phrase: str) -> bool:
 def _read(phrase: str, area: _Area, gazetteer: Gazetteer) -> _Reading | None:
     """What ``phrase`` names, in order of precedence (see the module docstring)."""
     countries = gazetteer.countries
+    country = countries.lookup(phrase, fuzzy=False)
+    if country == area.iso:
+        return _Reading(None)  # "Mexico" with Mexico is the country, not the State of México
     region = gazetteer._region(phrase, area.iso, codes=False)
     if region is not None:
         inside = area.level == "country"
         return _Reading(gazetteer._region_point(region) if inside else None)
-    if countries.lookup(phrase, fuzzy=False) is not None:
+    if country is not None:
         return _Reading(None)
     if countries.continent(phrase) is not None:
         return _Reading(None)

@@ -10,7 +10,7 @@ from ethan.geocode.base import Geocoder, Resolved
 from ethan.geocode.check import OUTSIDE_KM, check_point, km_outside, named_country
 from ethan.geocode.countries import CountryTable, continent_name, country_table
 from ethan.geocode.gazetteer import Gazetteer, default_geocoder
-from ethan.geocode.narrow import narrow
+from ethan.geocode.narrow import narrow, region_hint
 from ethan.types import Guess, Hypothesis, PointSource
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,14 @@ def _narrowed(
     """The hypothesis of a geocoded guess; a broad one (region, country) moved to the place
     inside it that the reasoning names most (``source=mentioned``, ``level`` of that place,
     its name in the matching empty field), when it names one."""
-    if hit.level not in ("region", "country") or not reasoning.strip():
+    if not reasoning.strip():
+        return _hypothesis(fields, hit, sample, check, table)
+    if hit.level == "city":
+        namesake = region_hint(hit, guess, reasoning, _gazetteer(geocoder))
+        if namesake is not None:
+            fields["region"] = namesake.name.split(", ")[-2]
+        return _hypothesis(fields, namesake or hit, sample, check, table)
+    if hit.level not in ("region", "country"):
         return _hypothesis(fields, hit, sample, check, table)
     found = narrow(hit, guess, reasoning, _gazetteer(geocoder))
     if found is None:
@@ -112,7 +119,7 @@ def _narrowed(
     place = found.resolved
     field = _FIELD[place.level]
     if not fields.get(field):
-        fields[field] = found.text
+        fields[field] = place.name.split(", ")[0]
     fields["lat"], fields["lon"] = place.lat, place.lon
     if not fields.get("country_code") and place.country_code:
         fields["country_code"] = place.country_code
