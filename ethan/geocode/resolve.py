@@ -10,7 +10,7 @@ from ethan.geocode.base import Geocoder, Resolved
 from ethan.geocode.check import OUTSIDE_KM, check_point, km_outside, named_country
 from ethan.geocode.countries import CountryTable, continent_name, country_table
 from ethan.geocode.gazetteer import Gazetteer, default_geocoder
-from ethan.geocode.narrow import narrow, region_hint
+from ethan.geocode.hints import narrow, region_hint
 from ethan.types import Guess, Hypothesis, PointSource
 
 log = logging.getLogger(__name__)
@@ -144,7 +144,7 @@ def resolve_guesses(
 
     ``reasoning``, the answer's own reasoning text, narrows a guess that only resolves to a
     region or country: the place inside that area which the reasoning names most becomes
-    the point (``source=mentioned``, ``level`` its own; see :mod:`ethan.geocode.narrow`).
+    the point (``source=mentioned``, ``level`` its own; see :mod:`ethan.geocode.hints`).
     Never a place outside the area.
     """
     table = country_table()

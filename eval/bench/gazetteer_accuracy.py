@@ -1,12 +1,17 @@
 """Accuracy of the offline gazetteer on the shared corpus: one command, prints every number.
 
     python eval/bench/gazetteer_accuracy.py [--shared ../shared] [--names-only]
+                                            [--without-reasoning]
 
-0. Names against coordinates, per model: every answer that states both, scored against the
-   truth twice, from its coordinates and from its names alone (coordinates stripped), at
-   25/200/750 km, with the targets (names within 1 point at 200 and 750 km, at least 92% of
-   the coordinates' accuracy at 25 km); then how often the stated coordinates contradict
-   the country named with them, and what the check did (repaired, replaced, kept).
+0. Names against coordinates, per model: every answer that states both (both corpora's raw
+   text parsed as the pipeline parses it), scored against the truth twice, from its
+   coordinates and from its names with the coordinates stripped, at 25/200/750 km, with the
+   targets (names within 1 point at 200 and 750 km, at least 92% of the coordinates'
+   accuracy at 25 km). The names go through ``resolve_guesses(..., reasoning=...)`` with the
+   answer's own reasoning, the call ``Geolocator.interpret`` makes; ``--without-reasoning``
+   also prints the table from the names alone. Then how often the stated coordinates
+   contradict the country named with them, and what the check did (repaired, replaced,
+   kept).
 1. IMAGEO-Bench dataset 3: each model's own answer (street, city, state, country) geocoded
    without its coordinates, compared with the model's coordinates and with the truth.
 2. Broad areas: medoid vs centroid on name-only answers (region / country level).

@@ -1,4 +1,4 @@
-"""A broad answer narrowed by its own reasoning: the most-named place inside the named area.
+"""Hints from an answer's own reasoning: a broad guess narrowed, a bare town name placed.
 
 A model that ends with only a country or a state ("USA", "Arizona, USA") has often named a
 more specific place on the way there ("the saguaros and the adobe say Arizona... this looks
@@ -15,10 +15,11 @@ against the area the guess resolved to and keeps the most named place that lies 
   and only then as anything else the gazetteer knows; only regions (when the area is a
   country), landmarks and towns inside the area are candidates, and only when more
   specific than the area;
-- a candidate followed in the same run by a word that is no known name is part of another
-  name ("Hollywood Studios", "Texas Roadhouse", "Chicago Avenue") and does not count; nor do
-  words written in capitals (text read off a sign), common words, and fragments of the
-  guess's own names (the geocoder already read those, with their context);
+- a town or region beside a word of the same run that names neither an area nor another
+  place of the area (but for the opening word of a sentence, "Perhaps") is part of another
+  name ("Hollywood Studios", "Texas Roadhouse", "Benjamin Franklin") and does not count;
+  nor do words written in capitals (text read off a sign), common words, and fragments of
+  the guess's own names (the geocoder already read those, with their context);
 - each candidate counts once per occurrence, a town or landmark also gets the votes of its
   region when that is named (a country-level guess); the most supported wins, then the most
   specific, then the first named.
@@ -89,9 +90,11 @@ class _Area:
 @dataclass(frozen=True)
 class _Reading:
     """What a phrase names: a candidate inside the area, or ``None`` for a known name that
-    is not one (a country, a region abroad, a town elsewhere)."""
+    is not one (a country, a region abroad, a town elsewhere); ``area``: the phrase names a
+    country, region or continent, which may stand beside a town ("Phoenix Arizona")."""
 
     candidate: Resolved | None
+    area: bool = False
 
 
 _ReadFn = Callable[[str], "_Reading | None"]
@@ -187,13 +190,26 @@ def _candidates(
                 if reading is None or reading.candidate is None:
                     continue
                 place = reading.candidate
-                last = i + 1 == len(segments) or segments[i + 1][1] is not None
-                if place.level != "landmark" and not last:
-                    continue  # "Hollywood Studios", "Texas Roadhouse": part of another name
-                first = i == 0 and _sentence_start(text, start)
-                if first and place.level == "city" and not _large(place, gazetteer):
+                opens = _sentence_start(text, start)
+                if place.level != "landmark" and not _alone(segments, i, opens):
+                    continue  # "Hollywood Studios", "Benjamin Franklin": another name
+                if i == 0 and opens and place.level == "city" and not _large(place, gazetteer):
                     continue  # "Brick buildings...": capitalised as the first word
                 yield start, phrase, place
+
+
+def _alone(segments: list[tuple[str, _Reading | None]], i: int, opens: bool) -> bool:
+    """Whether segment ``i`` of a run is a name of its own: only places of the area or
+    areas (countries, regions) stand beside it in the run, except for the run's first word
+    when that opens a sentence ("Perhaps Lexington")."""
+
+    def fits(j: int) -> bool:
+        reading = segments[j][1]
+        return reading is not None and (reading.area or reading.candidate is not None)
+
+    if i + 1 < len(segments) and not fits(i + 1):
+        return False
+    return i == 0 or fits(i - 1) or (i == 1 and opens)
 
 
 def _runs(run: str, start: int) -> Iterator[tuple[int, list[str]]]:
@@ -248,17 +264,15 @@ def _read(phrase: str, area: _Area, gazetteer: Gazetteer) -> _Reading | None:
     countries = gazetteer.countries
     country = countries.lookup(phrase, fuzzy=False)
     if country == area.iso:
-        return _Reading(None)  # "Mexico" with Mexico is the country, not the State of México
+        return _AREA  # "Mexico" with Mexico is the country, not the State of México
     region = gazetteer._region(phrase, area.iso, codes=False)
     if region is not None:
         inside = area.level == "country"
-        return _Reading(gazetteer._region_point(region) if inside else None)
-    if country is not None:
-        return _Reading(None)
-    if countries.continent(phrase) is not None:
-        return _Reading(None)
+        return _Reading(gazetteer._region_point(region) if inside else None, area=True)
+    if country is not None or countries.continent(phrase) is not None:
+        return _AREA
     if gazetteer._region(phrase, None, codes=False) is not None:
-        return _Reading(None)
+        return _AREA
     landmark = gazetteer._landmark(phrase, area.iso, fuzzy=False)
     if landmark is not None:
         return _Reading(landmark if _landmark_inside(landmark, area, gazetteer) else None)
@@ -266,8 +280,12 @@ def _read(phrase: str, area: _Area, gazetteer: Gazetteer) -> _Reading | None:
     if row is not None:
         return _Reading(gazetteer._city_point(row, "city"))
     if gazetteer.search(phrase, fuzzy=False) is not None:
-        return _Reading(None)
+        return _ELSEWHERE
     return None
+
+
+_AREA = _Reading(None, area=True)  # a country, continent or region that is no candidate
+_ELSEWHERE = _Reading(None)  # a known name of nothing inside the area
 
 
 def _town(phrase: str, area: _Area, gazetteer: Gazetteer) -> int | None:

@@ -1,4 +1,4 @@
-"""A broad guess narrowed by its own reasoning, and a bare town name placed by it.
+"""Hints from the reasoning: a broad guess narrowed, and a bare town name placed by it.
 
 Examples of our own (not the corpus's failures): each mechanism, and each guard against a
 wrong reading, through ``resolve_guesses`` (the call the pipeline makes) and through
@@ -16,7 +16,7 @@ from ethan.backends.base import Choice, ModelOutput
 from ethan.geo import haversine_km
 from ethan.geocode import Gazetteer, resolve_guesses
 from ethan.geocode.check import km_outside
-from ethan.geocode.narrow import narrow, region_hint
+from ethan.geocode.hints import narrow, region_hint
 from ethan.pipeline import Geolocator
 from ethan.types import Guess, Hypothesis, PointSource
 
@@ -106,9 +106,14 @@ def test_part_of_another_name_is_no_mention(gaz: Gazetteer) -> None:
     text = "A Texas Roadhouse beside a bank styled like the Chicago Board of Trade."
     h = one(Guess(country="United States"), gaz, text)
     assert h.source is PointSource.CENTROID and h.level == "country"
-    # the same names on their own are mentions
+    # a town named after a person: Franklin, Tennessee has 80,000 people
+    text = "A statue of Benjamin Franklin stands in front of the courthouse."
+    assert one(Guess(country="United States"), gaz, text).source is PointSource.CENTROID
+    # the same names on their own are mentions; a sentence may open with a hedge
     h = one(Guess(country="United States"), gaz, "A roadhouse in Texas, a bank as in Chicago.")
     assert h.source is PointSource.MENTIONED and h.city == "Chicago"
+    h = one(Guess(country="United States"), gaz, "Bluegrass and horses. Probably Lexington.")
+    assert h.city == "Lexington" and near(h, 38.05, -84.46)  # Kentucky, the largest
 
 
 def test_capitalised_first_words_and_sign_text_are_no_mentions(gaz: Gazetteer) -> None:
