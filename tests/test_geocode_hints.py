@@ -7,6 +7,7 @@ wrong reading, through ``resolve_guesses`` (the call the pipeline makes) and thr
 
 from __future__ import annotations
 
+import csv
 import json
 from typing import Any
 
@@ -15,10 +16,13 @@ import pytest
 from ethan.backends.base import Choice, ModelOutput
 from ethan.geo import haversine_km
 from ethan.geocode import Gazetteer, resolve_guesses
-from ethan.geocode.check import km_outside
+from ethan.geocode.check import OUTSIDE_KM, km_outside, named_country
+from ethan.geocode.countries import country_table
 from ethan.geocode.hints import narrow, region_hint
+from ethan.parse import parse_answer
 from ethan.pipeline import Geolocator
-from ethan.types import Guess, Hypothesis, PointSource
+from ethan.types import Guess, Hypothesis, PointSource, Status
+from tests.conftest import SHARED, STREETVIEW
 
 
 @pytest.fixture(scope="module")
@@ -213,3 +217,44 @@ def test_interpret_reads_the_reasoning_of_a_broad_answer(gaz: Gazetteer) -> None
     assert p.hypotheses[0].city == "Rotorua"
     assert p.lat is not None and p.lon is not None
     assert haversine_km(p.lat, p.lon, -38.14, 176.25) <= 15
+
+
+# -- every shared answer: a hint never leaves the country the guess names --------------------
+def _shared_answers() -> list[tuple[Guess, str]]:
+    texts: list[str] = []
+    for path in sorted((STREETVIEW / "responses").glob("*.csv")):
+        with path.open(encoding="utf-8", newline="") as f:
+            texts.extend(row["model_response"] for row in csv.DictReader(f))
+    for path in sorted((SHARED / "corpus" / "imageo-d3" / "responses").glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            texts.append(json.loads(line).get("raw_response") or "")
+    out: list[tuple[Guess, str]] = []
+    for text in texts:
+        parsed = parse_answer(text)
+        if parsed.status is Status.OK:
+            for g in parsed.guesses:
+                out.append((g.model_copy(update={"lat": None, "lon": None}), parsed.reasoning))
+    return out
+
+
+def test_hints_on_every_shared_answer_stay_inside_the_named_country(gaz: Gazetteer) -> None:
+    if not SHARED.is_dir():
+        pytest.skip("no shared corpus")
+    table = country_table()
+    hinted: list[Hypothesis] = []
+    bad: list[str] = []
+    for guess, reasoning in _shared_answers():
+        iso = named_country(guess, table)
+        if iso is None or not guess.has_name():
+            continue
+        plain = resolve_guesses([guess], gaz)
+        for h in resolve_guesses([guess], gaz, reasoning=reasoning):
+            if plain and (h.lat, h.lon) == (plain[0].lat, plain[0].lon):
+                continue
+            hinted.append(h)
+            km = km_outside(h.lat, h.lon, iso)
+            if km > OUTSIDE_KM:
+                bad.append(f"{guess.label()} -> {h.label()} ({km:.0f} km outside {iso})")
+    assert hinted, "no answer of the corpus was narrowed or placed by its reasoning"
+    assert {h.source for h in hinted} == {PointSource.MENTIONED, PointSource.GEOCODED}
+    assert not bad, bad[:10]
