@@ -354,7 +354,10 @@ class Geolocator:
         hypotheses: list[Hypothesis] = []
         for sample, result in enumerate(parsed):
             if result.status is Status.OK:
-                hypotheses.extend(resolve_guesses(result.guesses, self.geocoder, sample=sample))
+                found = resolve_guesses(
+                    result.guesses, self.geocoder, sample=sample, reasoning=result.reasoning
+                )
+                hypotheses.extend(found)
         base: dict[str, Any] = {
             "image": image,
             "raw": [c.text for c in output.choices],

@@ -12,6 +12,7 @@ from __future__ import annotations
 from ethan.geocode.base import LEVELS, Geocoder, Level, Resolved
 from ethan.geocode.check import PointCheck, check_point
 from ethan.geocode.gazetteer import Gazetteer, default_geocoder
+from ethan.geocode.hints import Narrowed, narrow, region_hint
 from ethan.geocode.online import (
     ChainGeocoder,
     GeocodeCache,
@@ -29,6 +30,7 @@ __all__ = [
     "GeocodeCache",
     "Geocoder",
     "Level",
+    "Narrowed",
     "OfflineGeocoder",
     "OnlineGeocoder",
     "Place",
@@ -38,6 +40,8 @@ __all__ = [
     "check_point",
     "create_geocoder",
     "default_geocoder",
+    "narrow",
+    "region_hint",
     "resolve_guesses",
     "reverse",
     "reverse_many",

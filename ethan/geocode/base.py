@@ -22,6 +22,11 @@ class Resolved(BaseModel):
     level: Level
     name: str = Field(description='canonical name of the match, e.g. "Paris, France"')
     country_code: str | None = Field(default=None, description="ISO 3166-1 alpha-2")
+    area: str | None = Field(
+        default=None,
+        description='the offline index key of a region or district match ("US.AZ", '
+        '"US.CA.059"): what lies inside it can be checked',
+    )
 
 
 @runtime_checkable

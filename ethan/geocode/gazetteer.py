@@ -457,14 +457,15 @@ class Gazetteer:
             parts.append(region.name)
         parts.append(self._country_name(iso))
         lat, lon = area.point(self.broad)
-        return Resolved(lat=lat, lon=lon, level=level, name=", ".join(parts), country_code=iso)
+        name = ", ".join(parts)
+        return Resolved(lat=lat, lon=lon, level=level, name=name, country_code=iso, area=key)
 
     def _region_point(self, key: str) -> Resolved:
         area = self.index.regions[key]
         iso = key.partition(".")[0]
         lat, lon = area.point(self.broad)
         name = f"{area.name}, {self._country_name(iso)}"
-        return Resolved(lat=lat, lon=lon, level="region", name=name, country_code=iso)
+        return Resolved(lat=lat, lon=lon, level="region", name=name, country_code=iso, area=key)
 
     def _landmark_point(self, landmark: Landmark) -> Resolved:
         name = f"{landmark.name}, {self._country_name(landmark.country)}"

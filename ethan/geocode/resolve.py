@@ -9,11 +9,15 @@ from ethan.errors import GeocoderError
 from ethan.geocode.base import Geocoder, Resolved
 from ethan.geocode.check import OUTSIDE_KM, check_point, km_outside, named_country
 from ethan.geocode.countries import CountryTable, continent_name, country_table
+from ethan.geocode.gazetteer import Gazetteer, default_geocoder
+from ethan.geocode.hints import narrow, region_hint
 from ethan.types import Guess, Hypothesis, PointSource
 
 log = logging.getLogger(__name__)
 
 _SPECIFIC = frozenset({"landmark", "place", "city"})
+# the field of a guess that names a place of each level, filled in when narrowing
+_FIELD = {"landmark": "place", "place": "place", "city": "city", "region": "region"}
 
 
 def _fill_country(fields: dict[str, Any], table: CountryTable) -> None:
@@ -77,8 +81,56 @@ def _hypothesis(
     return Hypothesis(**fields, source=source, level=hit.level, sample=sample, check=check)
 
 
+def _gazetteer(geocoder: Geocoder) -> Gazetteer:
+    """The offline gazetteer behind ``geocoder`` (the first of a chain), else the default."""
+    if isinstance(geocoder, Gazetteer):
+        return geocoder
+    for inner in getattr(geocoder, "geocoders", ()):
+        if isinstance(inner, Gazetteer):
+            return inner
+    return default_geocoder()
+
+
+def _narrowed(
+    fields: dict[str, Any],
+    guess: Guess,
+    hit: Resolved,
+    reasoning: str,
+    geocoder: Geocoder,
+    sample: int,
+    check: str | None,
+    table: CountryTable,
+) -> Hypothesis:
+    """The hypothesis of a geocoded guess; a broad one (region, country) moved to the place
+    inside it that the reasoning names most (``source=mentioned``, ``level`` of that place,
+    its name in the matching empty field), when it names one."""
+    if not reasoning.strip():
+        return _hypothesis(fields, hit, sample, check, table)
+    if hit.level == "city":
+        namesake = region_hint(hit, guess, reasoning, _gazetteer(geocoder))
+        if namesake is not None:
+            fields["region"] = namesake.name.split(", ")[-2]
+        return _hypothesis(fields, namesake or hit, sample, check, table)
+    if hit.level not in ("region", "country"):
+        return _hypothesis(fields, hit, sample, check, table)
+    found = narrow(hit, guess, reasoning, _gazetteer(geocoder))
+    if found is None:
+        return _hypothesis(fields, hit, sample, check, table)
+    place = found.resolved
+    field = _FIELD[place.level]
+    if not fields.get(field):
+        fields[field] = place.name.split(", ")[0]
+    fields["lat"], fields["lon"] = place.lat, place.lon
+    if not fields.get("country_code") and place.country_code:
+        fields["country_code"] = place.country_code
+    _fill_country(fields, table)
+    return Hypothesis(
+        **fields, source=PointSource.MENTIONED, level=place.level, sample=sample, check=check
+    )
+
+
 def resolve_guesses(
-    guesses: list[Guess], geocoder: Geocoder, *, sample: int = 0
+    guesses: list[Guess], geocoder: Geocoder, *, sample: int = 0, reasoning: str = ""
 ) -> list[Hypothesis]:
     """Hypotheses for the guesses that have a point, in input order; the others are dropped.
 
@@ -89,6 +141,11 @@ def resolve_guesses(
     country or continent match gives ``source=centroid``, with ``level`` saying which; a
     match outside the named country falls back to the country (``check`` says so). A guess
     that resolves to nothing, or whose geocoder fails, is dropped: no made-up point.
+
+    ``reasoning``, the answer's own reasoning text, narrows a guess that only resolves to a
+    region or country: the place inside that area which the reasoning names most becomes
+    the point (``source=mentioned``, ``level`` its own; see :mod:`ethan.geocode.hints`).
+    Never a place outside the area.
     """
     table = country_table()
     hypotheses: list[Hypothesis] = []
@@ -110,7 +167,9 @@ def resolve_guesses(
                     hit, note = _geocoded(guess, geocoder, iso, table)
                     if hit is not None and note is None and guess.has_name():
                         check = f"replaced: {where}; its names were geocoded"
-                        hypotheses.append(_hypothesis(fields, hit, sample, check, table))
+                        hypotheses.append(
+                            _narrowed(fields, guess, hit, reasoning, geocoder, sample, check, table)
+                        )
                         continue
                     check = f"outside: {where} and no name fits it"
             hypotheses.append(
@@ -125,5 +184,5 @@ def resolve_guesses(
         if hit is None:
             log.debug("no match for %r", guess.label())
             continue
-        hypotheses.append(_hypothesis(fields, hit, sample, note, table))
+        hypotheses.append(_narrowed(fields, guess, hit, reasoning, geocoder, sample, note, table))
     return hypotheses

@@ -1,12 +1,17 @@
 """Accuracy of the offline gazetteer on the shared corpus: one command, prints every number.
 
     python eval/bench/gazetteer_accuracy.py [--shared ../shared] [--names-only]
+                                            [--without-reasoning]
 
-0. Names against coordinates, per model: every answer that states both, scored against the
-   truth twice, from its coordinates and from its names alone (coordinates stripped), at
-   25/200/750 km, with the targets (names within 1 point at 200 and 750 km, at least 92% of
-   the coordinates' accuracy at 25 km); then how often the stated coordinates contradict
-   the country named with them, and what the check did (repaired, replaced, kept).
+0. Names against coordinates, per model: every answer that states both (both corpora's raw
+   text parsed as the pipeline parses it), scored against the truth twice, from its
+   coordinates and from its names with the coordinates stripped, at 25/200/750 km, with the
+   targets (names within 1 point at 200 and 750 km, at least 92% of the coordinates'
+   accuracy at 25 km). The names go through ``resolve_guesses(..., reasoning=...)`` with the
+   answer's own reasoning, the call ``Geolocator.interpret`` makes; ``--without-reasoning``
+   also prints the table from the names alone. Then how often the stated coordinates
+   contradict the country named with them, and what the check did (repaired, replaced,
+   kept).
 1. IMAGEO-Bench dataset 3: each model's own answer (street, city, state, country) geocoded
    without its coordinates, compared with the model's coordinates and with the truth.
 2. Broad areas: medoid vs centroid on name-only answers (region / country level).
@@ -33,7 +38,7 @@ from ethan.geocode import Gazetteer, resolve_guesses, reverse
 from ethan.geocode.text import is_unknown
 from ethan.parse import parse_answer
 from ethan.pipeline import Geolocator
-from ethan.types import Guess, PointSource, Status
+from ethan.types import Guess, Hypothesis, PointSource, Status
 
 ROOT = Path(__file__).resolve().parents[2]
 THRESHOLDS = (1, 25, 200, 750, 2500)
@@ -61,65 +66,70 @@ def _acc(distances: Iterable[float], n: int, km: float) -> str:
 
 
 # -- 0. names against coordinates, per model --------------------------------------------------
-Case = tuple[Guess, tuple[float, float]]
+# the best guess of an answer, the answer's reasoning (as the parser keeps it), the truth
+Case = tuple[Guess, str, tuple[float, float]]
 
 
 def _text(value: Any) -> str | None:
     return str(value) if value not in (None, "") else None
 
 
+def _imageo_truth(shared: Path) -> dict[str, tuple[float, float]]:
+    with (shared / "corpus" / "imageo-d3" / "truth.csv").open(encoding="utf-8", newline="") as f:
+        return {
+            r["image_id"]: (float(r["latitude"]), float(r["longitude"])) for r in csv.DictReader(f)
+        }
+
+
 def stated_cases(shared: Path) -> dict[str, list[Case]]:
     """Per model ("streetview/gpt-4o", "imageo/o3"): the best guess of every answer that
-    gives both coordinates and a name, with the truth. Street View answers are parsed as
-    the pipeline does; IMAGEO answers give street (as place), city, state and country."""
+    gives both coordinates and a name, with its reasoning and the truth. Both corpora's raw
+    answers are parsed as the pipeline parses them (IMAGEO's JSON gives street as the place,
+    city, state and country)."""
     out: dict[str, list[Case]] = {}
     truth = _streetview_truth(shared)
     for path in sorted((shared / "corpus" / "streetview-dev" / "responses").glob("*.csv")):
-        cases: list[Case] = []
         with path.open(encoding="utf-8", newline="") as f:
-            for row in csv.DictReader(f):
-                parsed = parse_answer(row["model_response"])
-                if parsed.status is not Status.OK or not parsed.guesses:
-                    continue
-                g = parsed.guesses[0]
-                if g.has_point() and g.has_name() and row["filename"] in truth:
-                    cases.append((g, truth[row["filename"]]))
-        out[f"streetview/{path.stem}"] = cases
-    base = shared / "corpus" / "imageo-d3"
-    with (base / "truth.csv").open(encoding="utf-8", newline="") as f:
-        t2 = {
-            r["image_id"]: (float(r["latitude"]), float(r["longitude"])) for r in csv.DictReader(f)
-        }
-    for path in sorted((base / "responses").glob("dataset3_*.jsonl")):
-        cases = []
+            rows = [(r["model_response"], truth.get(r["filename"])) for r in csv.DictReader(f)]
+        out[f"streetview/{path.stem}"] = _cases(rows)
+    t2 = _imageo_truth(shared)
+    for path in sorted((shared / "corpus" / "imageo-d3" / "responses").glob("dataset3_*.jsonl")):
+        rows = []
         for line in path.read_text(encoding="utf-8").splitlines():
             row = json.loads(line)
-            info = _dict(_dict(row.get("location_info")).get("reverse_geocoding"))
-            a = _dict(info.get("address"))
-            c = _dict(info.get("coordinates"))
-            lat, lon = _float(c.get("latitude")), _float(c.get("longitude"))
-            true = t2.get(row["image_file"].rsplit(".", 1)[0])
-            if true is None or lat is None or lon is None:
-                continue
-            if abs(lat) > 90 or abs(lon) > 180:
-                continue
-            g = Guess(
-                place=_text(a.get("street")),
-                city=_text(a.get("city")),
-                region=_text(a.get("state")),
-                country=_text(a.get("country")),
-                lat=lat,
-                lon=lon,
+            rows.append(
+                (row.get("raw_response") or "", t2.get(row["image_file"].rsplit(".", 1)[0]))
             )
-            if g.has_name():
-                cases.append((g, true))
-        out[f"imageo/{path.stem.removeprefix('dataset3_')}"] = cases
+        out[f"imageo/{path.stem.removeprefix('dataset3_')}"] = _cases(rows)
     return out
 
 
-def names_vs_coordinates(cases: dict[str, list[Case]], gaz: Gazetteer) -> bool:
+def _cases(rows: Iterable[tuple[str, tuple[float, float] | None]]) -> list[Case]:
+    cases: list[Case] = []
+    for text, true in rows:
+        parsed = parse_answer(text)
+        if true is None or parsed.status is not Status.OK or not parsed.guesses:
+            continue
+        g = parsed.guesses[0]
+        if g.has_point() and g.has_name():
+            cases.append((g, parsed.reasoning, true))
+    return cases
+
+
+def names_point(guess: Guess, reasoning: str, gaz: Gazetteer) -> Hypothesis | None:
+    """The point the pipeline gives ``guess`` with its coordinates stripped: the same call
+    that ``Geolocator.interpret`` makes (``reasoning=""``: names alone)."""
+    stripped = guess.model_copy(update={"lat": None, "lon": None})
+    found = resolve_guesses([stripped], gaz, reasoning=reasoning)
+    return found[0] if found else None
+
+
+def names_vs_coordinates(
+    cases: dict[str, list[Case]], gaz: Gazetteer, *, reasoning: bool = True
+) -> bool:
     """Print the per-model table; whether every model meets the targets."""
-    print("\n== Names alone vs stated coordinates, per model (same answers, truth distance) ==")
+    how = "names and reasoning" if reasoning else "names alone, no reasoning"
+    print(f"\n== Names ({how}) vs stated coordinates, per model (same answers, truth distance) ==")
     print(
         f"{'model':48} {'n':>4}   acc@25 coord/names   acc@200 coord/names"
         f"   acc@750 coord/names  targets"
@@ -127,10 +137,10 @@ def names_vs_coordinates(cases: dict[str, list[Case]], gaz: Gazetteer) -> bool:
     everyone = True
     for model, rows in cases.items():
         n = len(rows)
-        coord = [haversine_km(g.lat, g.lon, *t) for g, t in rows]  # type: ignore[arg-type]
+        coord = [haversine_km(g.lat, g.lon, *t) for g, _, t in rows]  # type: ignore[arg-type]
         names: list[float] = []
-        for g, t in rows:
-            hit = gaz.resolve(g.model_copy(update={"lat": None, "lon": None}))
+        for g, text, t in rows:
+            hit = names_point(g, text if reasoning else "", gaz)
             names.append(haversine_km(hit.lat, hit.lon, *t) if hit else math.inf)
 
         def acc(d: list[float], km: float) -> float:
@@ -165,9 +175,9 @@ def stated_checks(cases: dict[str, list[Case]], gaz: Gazetteer) -> None:
         for model, rows in cases.items():
             if not model.startswith(corpus):
                 continue
-            for g, true in rows:
+            for g, text, true in rows:
                 total += 1
-                (h,) = resolve_guesses([g], gaz)
+                (h,) = resolve_guesses([g], gaz, reasoning=text)
                 raw.append(haversine_km(g.lat, g.lon, *true))  # type: ignore[arg-type]
                 checked.append(haversine_km(h.lat, h.lon, *true))
                 if h.check is None:
@@ -413,12 +423,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--names-only", action="store_true", help="only the per-model table and the checks"
     )
+    parser.add_argument(
+        "--without-reasoning",
+        action="store_true",
+        help="also print the table from the names alone, the reasoning not read",
+    )
     args = parser.parse_args(argv)
     if not (args.shared / "corpus").is_dir():
         print(f"no shared corpus at {args.shared}", file=sys.stderr)
         return 1
     medoid = Gazetteer()
     cases = stated_cases(args.shared)
+    if args.without_reasoning:
+        names_vs_coordinates(cases, medoid, reasoning=False)
     met = names_vs_coordinates(cases, medoid)
     stated_checks(cases, medoid)
     if args.names_only:
