@@ -32,7 +32,9 @@ class PointSource(str, Enum):
     STATED = "stated"  # the model wrote coordinates
     GEOCODED = "geocoded"  # resolved from a place name (city, landmark...)
     CENTROID = "centroid"  # representative point of a broad area (region, country, continent)
-    MENTIONED = "mentioned"  # last resort: a place named in the reasoning, no final answer
+    # a place named in the reasoning: the last resort when there is no final answer, or a
+    # broad guess (a country, a state) narrowed to the place inside it the reasoning names
+    MENTIONED = "mentioned"
 
 
 class ClueCategory(str, Enum):
