@@ -369,7 +369,8 @@ class RunSpec(_Section):
     )
     map: Path | None = Field(
         default=None,
-        description="Also draw the answers on an HTML map (ethan locate; the maps extra).",
+        description="Also draw the answers and their alternatives on an HTML map (the maps "
+        "extra).",
         json_schema_extra=cli(RUN_PANEL),
     )
     provenance: Provenance | None = Field(

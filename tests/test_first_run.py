@@ -99,3 +99,17 @@ def test_map_draws_every_answer(tmp_path: Path) -> None:
         if row["status"] == "ok":
             assert f"{row['lat']:.5f}"[:6] in html
     assert "map:" in run.stderr
+
+
+def test_eval_draws_the_answers_map_too(tmp_path: Path) -> None:
+    pytest.importorskip("folium")
+    page = tmp_path / "answers.html"
+    run = run_ethan(
+        "eval", str(STREETVIEW / "truth.csv"), "--images-root", str(STREETVIEW / "images"),
+        "--backend", "replay", "--responses", str(RESPONSES), "--limit", "5",
+        "--bootstrap", "10", "--out", str(tmp_path / "run"), "--map", str(page),
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    rows = [json.loads(x) for x in (tmp_path / "run" / "predictions.jsonl").read_text().splitlines()]
+    html = page.read_text(encoding="utf-8")
+    assert all(f"{r['lat']:.5f}"[:6] in html for r in rows if r["status"] == "ok")

@@ -122,6 +122,10 @@ def evaluate(
         bootstrap=spec.scoring.bootstrap,
         seed=spec.scoring.bootstrap_seed,
     )
+    if spec.map is not None:  # the answers' own map (the run folder's map.html shows errors)
+        from ethan.eval.maps import write_prediction_map
+
+        write_prediction_map(read_predictions(predictions or run_dir / PREDICTIONS), spec.map)
     return Evaluation(metrics=metrics, run_dir=run_dir, dataset=dataset, run=run)
 
 
