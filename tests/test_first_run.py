@@ -110,6 +110,7 @@ def test_eval_draws_the_answers_map_too(tmp_path: Path) -> None:
         "--bootstrap", "10", "--out", str(tmp_path / "run"), "--map", str(page),
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
-    rows = [json.loads(x) for x in (tmp_path / "run" / "predictions.jsonl").read_text().splitlines()]
+    lines = (tmp_path / "run" / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
+    rows = [json.loads(x) for x in lines]
     html = page.read_text(encoding="utf-8")
     assert all(f"{r['lat']:.5f}"[:6] in html for r in rows if r["status"] == "ok")
