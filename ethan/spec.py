@@ -168,6 +168,8 @@ class BackendSpec(_Section):
         url = self.options.get("base_url")
         url = ",".join(url) if isinstance(url, list) else url
         local = default_applies(None, base_url=url or None, api_key=secret or None)
+        if local and self.model is not None and not _local_model(self.model):
+            local = False  # --model gpt-4o with no key: say the key is missing
         return "llama-cpp" if local else "openai"
 
     def options_model(self) -> type[BaseModel]:
@@ -473,6 +475,13 @@ def scrub(value: Any) -> Any:
     if isinstance(value, list):
         return [scrub(v) for v in value]
     return value
+
+
+def _local_model(model: str) -> bool:
+    """Whether ``--model`` names something the embedded llama.cpp default can run."""
+    from ethan.backends.llama_presets import PRESETS
+
+    return model in PRESETS or model.lower().endswith(".gguf") or Path(model).is_file()
 
 
 def _template_hash(settings: Settings) -> str | None:

@@ -114,3 +114,12 @@ def test_eval_draws_the_answers_map_too(tmp_path: Path) -> None:
     rows = [json.loads(x) for x in lines]
     html = page.read_text(encoding="utf-8")
     assert all(f"{r['lat']:.5f}"[:6] in html for r in rows if r["status"] == "ok")
+
+
+def test_a_hosted_model_without_a_key_says_the_key_is_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    run = run_ethan("locate", str(PHOTO), "--model", "gpt-4o")
+    assert run.returncode == 2
+    assert "no OpenAI API key" in " ".join(run.stderr.split())
