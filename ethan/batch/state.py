@@ -11,9 +11,7 @@ It never holds an API key.
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import tempfile
 import time
 from pathlib import Path
 from typing import Literal
@@ -22,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ethan.backends.base import ModelOutput
 from ethan.errors import ConfigError
+from ethan.results import write_atomic
 
 STATE_VERSION = 1
 #: The one endpoint ethan's batches use.
@@ -138,14 +137,7 @@ class BatchState(BaseModel):
 
     def save(self, path: Path) -> None:
         """Write atomically: a crash leaves the old state or the new one, never a mix."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(
-            "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", delete=False
-        ) as fh:
-            fh.write(self.model_dump_json())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(fh.name, path)
+        write_atomic(path, self.model_dump_json())
 
     @classmethod
     def load(cls, path: Path) -> BatchState:

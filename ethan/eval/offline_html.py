@@ -14,7 +14,6 @@ import base64
 import functools
 import importlib
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -132,15 +131,8 @@ def bind(
 def save_map(fmap: Any, path: Path) -> Path:
     """Render a folium map to a self-contained page at ``path``, atomically (a temporary file
     in the same folder, then renamed): a crash leaves the old file or none, never half."""
-    page = self_contained(fmap.get_root().render())
+    from ethan.results import write_atomic
+
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with tmp.open("w", encoding="utf-8") as out:
-            out.write(page)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomic(path, self_contained(fmap.get_root().render()))
     return path

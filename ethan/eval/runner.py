@@ -97,9 +97,10 @@ def evaluate(
     if predictions is None:
         run = asyncio.run(_run_dataset(spec, dataset, resume, overwrite, observer))
         spec = run.spec
+    recorded = spec.to_data()
     config: dict[str, Any] = {
-        **spec.to_data()["settings"],
-        **spec.to_data()["dataset"],
+        **recorded["settings"],
+        **recorded["dataset"],
         "backend": spec.backend.resolved_name(),
         "n_images": len(dataset),
     }
@@ -112,7 +113,7 @@ def evaluate(
         )
     else:
         config["scored_file"] = str(predictions)
-    config["spec"] = spec.to_data()
+    config["spec"] = recorded
     metrics = score_run(
         run_dir,
         dataset,
