@@ -65,6 +65,30 @@ def test_us_hamlets_from_post_offices(gaz: Gazetteer, guess: Guess, lat: float, 
     assert hit is not None and hit.level == "city" and near(hit, lat, lon, 10)
 
 
+# a county or district named with only its country: the division, when the country has one
+# of that name (or several side by side); never one of two far apart
+@pytest.mark.parametrize(
+    ("guess", "lat", "lon", "km"),
+    [
+        (Guess(place="Cornwall", country="United Kingdom"), 50.40, -4.90, 60),
+        (Guess(city="Cornwall", country="UK"), 50.40, -4.90, 60),
+        (Guess(place="Lanarkshire", country="United Kingdom"), 55.67, -3.78, 40),
+        (Guess(city="Ardèche", country="France"), 44.75, 4.42, 40),
+    ],
+)
+def test_a_division_named_with_its_country_only(
+    gaz: Gazetteer, guess: Guess, lat: float, lon: float, km: float
+) -> None:
+    hit = gaz.resolve(guess)
+    assert hit is not None and hit.level == "city" and near(hit, lat, lon, km)
+
+
+def test_a_division_name_shared_far_apart_stays_at_the_country(gaz: Gazetteer) -> None:
+    # Bibb County is in Georgia and in Alabama, 200 km apart: neither is the answer
+    hit = gaz.resolve(Guess(city="Bibb County", country="USA"))
+    assert hit is not None and hit.level == "country" and hit.country_code == "US"
+
+
 def test_a_post_office_never_beats_a_town_or_landmark_of_its_name(gaz: Gazetteer) -> None:
     # Springfield has post offices in many states; the largest GeoNames town still wins
     hit = gaz.resolve(Guess(city="Springfield", country="USA"))

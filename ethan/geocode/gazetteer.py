@@ -43,6 +43,7 @@ from ethan.geocode.tables import Area
 from ethan.geocode.text import fold, name_variants, split_parts
 from ethan.types import Guess
 
+DISTRICTS_APART_KM = 100.0  # same-named divisions further apart are different places
 LANDMARK_RADIUS_KM = 150.0  # a landmark must lie this close to the named city to count
 BORDER_KM = 25.0  # a town this close to the named region's towns still fits that region
 # countries whose region codes are written without the country ("Victoria, BC", "NSW")
@@ -231,6 +232,10 @@ class Gazetteer:
             place = self._place(f.place, iso, continent, region, city_row)
             if place is not None:
                 return place
+            if not f.city and reading is None:  # "Cornwall" as the place, a country beside
+                area = self._city_as_area(f.place, iso, region)
+                if area is not None:
+                    return area
             if f.city and city_row is not None:
                 # another town of that name (in a territory too) with the place beside it
                 admin1 = region.partition(".")[2] if region else None
@@ -304,6 +309,11 @@ class Gazetteer:
             key = self._region(name, iso, codes=iso is not None)
             if key is not None:
                 return self._region_point(key)
+            # a county or district named with its country only ("Maui", "Cornwall"): only
+            # when the country has one division of that name
+            only = self._district(name, iso, None, unique=True) if iso is not None else None
+            if only is not None:
+                return self._district_point(only, "city")
         return None
 
     def _place(
@@ -352,16 +362,28 @@ class Gazetteer:
                 return key
         return None
 
-    def _district(self, text: str, iso: str | None, region: str | None) -> str | None:
-        """Key of the second-level division called ``text`` inside ``region`` (or ``iso``)."""
+    def _district(
+        self, text: str, iso: str | None, region: str | None, *, unique: bool = False
+    ) -> str | None:
+        """Key of the second-level division called ``text`` inside ``region`` (or ``iso``):
+        the most populous of that name; with ``unique``, only when the divisions of that name
+        lie together (North and South Lanarkshire), not apart (Bibb County, GA and AL)."""
         idx = self.index
         prefix = f"{region}." if region is not None else f"{iso}." if iso is not None else None
         if prefix is None:
             return None
         for key in name_variants(text):
             found = [k for k in idx.district_keys.get(key, ()) if k.startswith(prefix)]
-            if found:
-                return max(found, key=lambda k: idx.districts[k].population)
+            if not found:
+                continue
+            best = max(found, key=lambda k: idx.districts[k].population)
+            if unique and len(found) > 1:
+                top = idx.districts[best]
+                for k in found:
+                    other = idx.districts[k]
+                    if haversine_km(top.lat, top.lon, other.lat, other.lon) > DISTRICTS_APART_KM:
+                        return None
+            return best
         return None
 
     def _km_from_region(self, row: int, region: str) -> float:
