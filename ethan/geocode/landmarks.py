@@ -21,11 +21,19 @@ from rapidfuzz.distance import OSA
 from ethan.geocode.countries import max_edits
 from ethan.geocode.text import fold, name_variants
 
+WATER_KINDS = frozenset(
+    {"bay", "fjord", "lagoon", "sound", "strait", "reef", "sea", "coast", "beach", "island"}
+)  # features whose point may lie off the country's land outline
+KINDS = WATER_KINDS | {
+    "landmark", "park", "mountain", "volcano", "range", "glacier", "canyon", "valley",
+    "desert", "delta", "cave", "waterfall", "lake", "river", "plateau", "peninsula", "region",
+}  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Landmark:
     name: str
-    kind: str  # landmark, mountain, lake, park, desert, island, waterfall, river, region...
+    kind: str  # one of KINDS
     countries: tuple[str, ...]  # ISO2 codes, the first is where its point lies
     lat: float
     lon: float
@@ -50,6 +58,10 @@ class LandmarkTable:
 
     def __len__(self) -> int:
         return len(self.landmarks)
+
+    def keys(self) -> dict[str, list[int]]:
+        """Every lookup key and the rows it finds."""
+        return {k: list(v) for k, v in self._keys.items()}
 
     def find(self, text: str, iso: str | None = None, *, fuzzy: bool = True) -> Landmark | None:
         """The landmark called ``text`` (inside ``iso`` when given), or ``None``."""
@@ -98,6 +110,8 @@ def landmark_table() -> LandmarkTable:
     with source.open("r", encoding="utf-8") as f:
         for row in csv.DictReader(line for line in f if not line.startswith("#")):
             countries = tuple(c for c in row["country"].split("|") if c)
+            if row["kind"] not in KINDS or not countries:
+                raise ValueError(f"landmarks.csv: bad kind or country in {row}")
             landmark = Landmark(
                 row["name"], row["kind"], countries, float(row["lat"]), float(row["lon"])
             )
