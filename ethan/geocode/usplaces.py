@@ -42,6 +42,9 @@ def post_towns() -> list[PostTown]:
     import zipcodes
 
     points: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    # other names the post office accepts for a ZIP ("Lake Buena Vista" for an Orlando
+    # ZIP): a resort or unincorporated town, kept when it is no post office town itself
+    accepted: dict[tuple[str, str], list[tuple[float, float]]] = {}
     for z in zipcodes.list_all():  # type: ignore[no-untyped-call]
         if not z.get("active") or z.get("zip_code_type") not in _KINDS:
             continue
@@ -54,7 +57,26 @@ def post_towns() -> list[PostTown]:
         name, state = str(z.get("city") or "").strip(), str(z.get("state") or "").strip()
         if name and len(state) == 2:
             points.setdefault((name, state), []).append((lat, lon))
+            for other in z.get("acceptable_cities") or ():
+                other = str(other).strip()
+                if other and not _abbreviated(other):
+                    accepted.setdefault((other, state), []).append((lat, lon))
+    for key, pts in accepted.items():
+        points.setdefault(key, pts)
     return [_town(name, state, pts) for (name, state), pts in points.items()]
+
+
+_SHORT_WORDS = frozenset({"of", "de", "la", "el", "le", "du", "en"})
+
+
+def _abbreviated(name: str) -> bool:
+    """Whether a ZIP table name is shortened ("Lk Buena Vis", "Rochester Hls"): a word of
+    one or two letters, or one without a vowel."""
+    for word in name.replace("-", " ").replace(".", " ").split():
+        w = word.lower()
+        if (len(w) <= 2 and w not in _SHORT_WORDS) or not any(c in "aeiouy" for c in w):
+            return True
+    return False
 
 
 def _town(name: str, state: str, pts: list[tuple[float, float]]) -> PostTown:
