@@ -8,8 +8,11 @@ from collections import defaultdict
 
 import pytest
 
+from ethan.geo import haversine_km
+from ethan.geocode import Gazetteer, Resolved
 from ethan.geocode.check import km_outside
 from ethan.geocode.landmarks import KINDS, WATER_KINDS, Landmark, landmark_table
+from ethan.types import Guess
 
 LAND_SLACK_KM = 10.0  # coarse country outlines: a point on a coast may fall just outside
 WATER_SLACK_KM = 150.0  # a reef, bay or sound lies off the coast by nature
@@ -51,3 +54,64 @@ def test_a_name_means_one_feature(rows: list[Landmark]) -> None:
     for key, names in shared.items():
         countries = [rows[i].country for i in owners[key]]
         assert len(set(countries)) == len(countries), (key, names)
+
+
+@pytest.fixture(scope="module")
+def gaz() -> Gazetteer:
+    return Gazetteer()
+
+
+def _near(hit: Resolved | None, lat: float, lon: float, km: float) -> None:
+    assert hit is not None
+    d = haversine_km(hit.lat, hit.lon, lat, lon)
+    assert d <= km, f"{hit.name} is {d:.0f} km from ({lat}, {lon})"
+
+
+# natural features, parks and sites named with only their country (or region)
+@pytest.mark.parametrize(
+    ("guess", "lat", "lon", "km"),
+    [
+        (Guess(place="Aletsch Glacier", country="Switzerland"), 46.50, 8.03, 15),
+        (Guess(place="Vatnajökull National Park", country="Iceland"), 64.4, -16.8, 60),
+        (Guess(city="Isle of Mull", country="Scotland"), 56.45, -5.95, 30),
+        (Guess(place="Tsingy de Bemaraha", country="Madagascar"), -18.9, 44.8, 40),
+        (Guess(place="Chaco Canyon", region="New Mexico", country="USA"), 36.06, -107.96, 15),
+        (Guess(place="Kata Tjuta", country="Australia"), -25.30, 130.73, 15),
+        (Guess(place="Gorges du Verdon", country="France"), 43.76, 6.33, 15),
+        (Guess(place="Mekong Delta", country="Vietnam"), 10.0, 105.8, 80),
+        (Guess(place="Mount Pilatus", country="Switzerland"), 46.98, 8.25, 10),
+    ],
+)
+def test_features_resolve_to_their_own_point(
+    gaz: Gazetteer, guess: Guess, lat: float, lon: float, km: float
+) -> None:
+    _near(gaz.resolve(guess), lat, lon, km)
+
+
+def test_a_range_or_desert_never_beats_the_town_or_region_named_with_it(gaz: Gazetteer) -> None:
+    # a range's point is no more precise than the state named beside it
+    hit = gaz.resolve(Guess(place="Rocky Mountains", region="Colorado", country="USA"))
+    assert hit is not None and hit.level == "region" and hit.area == "US.CO"
+    # ...nor than the town: the town's own point
+    hit = gaz.resolve(Guess(place="Sahara Desert", city="Douz", country="Tunisia"))
+    assert hit is not None and hit.level == "city"
+    _near(hit, 33.46, 9.02, 10)
+    # alone with its country, the range is the answer, at region precision
+    hit = gaz.resolve(Guess(place="Rocky Mountains", country="USA"))
+    assert hit is not None and hit.level == "region" and hit.area is None
+    _near(hit, 43.0, -110.0, 100)
+
+
+def test_a_feature_of_several_countries_stays_in_the_one_named(gaz: Gazetteer) -> None:
+    # the Alps' point lies in Switzerland: "the Alps, Austria" must stay in Austria
+    hit = gaz.resolve(Guess(place="Alps", country="Austria"))
+    assert hit is not None and hit.country_code == "AT"
+    assert km_outside(hit.lat, hit.lon, "AT") == 0
+
+
+def test_the_town_named_on_an_island_is_more_precise_than_the_island(gaz: Gazetteer) -> None:
+    island = gaz.resolve(Guess(place="Isle of Skye", country="United Kingdom"))
+    assert island is not None and island.level == "landmark"
+    town = gaz.resolve(Guess(place="Isle of Skye", city="Portree", country="United Kingdom"))
+    assert town is not None and town.level == "city"
+    _near(town, 57.41, -6.19, 5)

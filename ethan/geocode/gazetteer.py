@@ -36,7 +36,13 @@ from ethan.geocode.index import (
     GazetteerIndex,
     load_index,
 )
-from ethan.geocode.landmarks import Landmark, LandmarkTable, landmark_table
+from ethan.geocode.landmarks import (
+    SETTLED_KINDS,
+    VAST_KINDS,
+    Landmark,
+    LandmarkTable,
+    landmark_table,
+)
 from ethan.geocode.readings import Fields, readings
 from ethan.geocode.storage import default_cache_dir
 from ethan.geocode.tables import Area
@@ -45,6 +51,7 @@ from ethan.types import Guess
 
 DISTRICTS_APART_KM = 100.0  # same-named divisions further apart are different places
 LANDMARK_RADIUS_KM = 150.0  # a landmark must lie this close to the named city to count
+LANDMARK_OUTSIDE_KM = 25.0  # a feature of several countries must lie this near the named one
 BORDER_KM = 25.0  # a town this close to the named region's towns still fits that region
 # countries whose region codes are written without the country ("Victoria, BC", "NSW")
 _CODED_REGIONS = ("US", "CA", "AU", "BR", "MX", "IN")
@@ -226,7 +233,7 @@ class Gazetteer:
             if reading is None:  # near-misses last: most unknown names are hamlets
                 city_row = self._city(f.city, iso, continent, region, district, fuzzy=True)
         if f.place:
-            landmark = self._landmark(f.place, iso, near=city_row)
+            landmark = self._landmark(f.place, iso, near=city_row, region=region)
             if landmark is not None:
                 return landmark
             place = self._place(f.place, iso, continent, region, city_row)
@@ -299,7 +306,7 @@ class Gazetteer:
     def _city_as_area(self, name: str, iso: str | None, region: str | None) -> Resolved | None:
         """The city field read as something else than a town: a landmark ("Grand Canyon"),
         a municipality of the named region ("Solidaridad"), a region ("Victoria, AU")."""
-        landmark = self._landmark(name, iso, fuzzy=False)
+        landmark = self._landmark(name, iso, region=region, fuzzy=False)
         if landmark is not None:
             return landmark
         within = self._district(name, iso, region) if region is not None else None
@@ -402,13 +409,27 @@ class Gazetteer:
         iso: str | None,
         *,
         near: int | None = None,
+        region: str | None = None,
         fuzzy: bool = True,
     ) -> Resolved | None:
+        """The feature called ``text`` (inside ``iso``), if it is the most precise reading:
+        its point lies in the named country, near the named town (``near``); a vast one
+        (a range, a desert) only when no town or region is named, a settled one (an island,
+        a coast) only when no town is."""
         if self._landmarks is None:
             return None
         found = self._landmarks.find(text, iso, fuzzy=fuzzy)
         if found is None:
             return None
+        if found.kind in VAST_KINDS and (near is not None or region is not None):
+            return None
+        if found.kind in SETTLED_KINDS and near is not None:
+            return None
+        if iso is not None and iso != found.country:
+            from ethan.geocode.check import km_outside
+
+            if km_outside(found.lat, found.lon, iso) > LANDMARK_OUTSIDE_KM:
+                return None  # "the Alps, Austria": Austria, not the range's Swiss point
         if near is not None:
             idx = self.index
             d = haversine_km(found.lat, found.lon, idx.city_lat[near], idx.city_lon[near])
@@ -494,7 +515,7 @@ class Gazetteer:
         return Resolved(
             lat=landmark.lat,
             lon=landmark.lon,
-            level="landmark",
+            level="region" if landmark.kind in VAST_KINDS else "landmark",
             name=name,
             country_code=landmark.country,
         )

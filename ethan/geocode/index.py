@@ -449,5 +449,3 @@ def _remove_stale(current: Path, min_city_population: int) -> None:
         if old != current:
             with contextlib.suppress(OSError):
                 old.unlink()
-
-

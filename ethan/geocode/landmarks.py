@@ -1,11 +1,19 @@
-"""A curated table of famous landmarks and natural features, with coordinates.
+"""A table of famous landmarks and natural features, with coordinates.
 
-No package ships landmarks, so ``data/landmarks.csv`` (shipped inside the package) lists a
-few hundred that models name: monuments, buildings, parks, mountains, lakes, deserts,
-islands, waterfalls. Columns: ``name, aliases ("|"-separated), kind, country (ISO2), lat,
-lon``. The coordinates are facts (checked against Wikidata, CC0). A feature that spans
-countries (Lake Titicaca, Mount Everest) lists them all, "|"-separated, the first being
-where its point lies; a lookup inside any of them finds it.
+No package ships them: PyPI, npm and Debian were searched for named natural features, parks
+or landmarks with coordinates (GeoNames' non-town classes, Natural Earth's labelled layers,
+World Heritage lists, Wikidata extracts, Marble's placemarks); what exists is cities only,
+outlines without names, one country (``iceaddr``) or a few dozen points. So
+``data/landmarks.csv`` (shipped inside the package) lists about 1,400 that models name:
+monuments, buildings, archaeological sites, parks, mountains, volcanoes, ranges, glaciers,
+canyons, caves, lakes, rivers, deserts, islands, coasts, bays, fjords, peninsulas. Columns:
+``name, aliases ("|"-separated), kind, country (ISO2), lat, lon``. A feature that spans
+countries (Lake Titicaca, the Alps) lists them all, "|"-separated, the first being where its
+point lies; a lookup inside any of them finds it.
+
+Two kinds of feature are weaker than the names beside them: a *vast* one (a range, desert,
+river, sea) is no more precise than a named region or town, and a *settled* one (an island,
+coast, peninsula, valley) holds the town named with it, which is the more precise answer.
 """
 
 from __future__ import annotations
@@ -24,7 +32,9 @@ from ethan.geocode.text import fold, name_variants
 WATER_KINDS = frozenset(
     {"bay", "fjord", "lagoon", "sound", "strait", "reef", "sea", "coast", "beach", "island"}
 )  # features whose point may lie off the country's land outline
-KINDS = WATER_KINDS | {
+VAST_KINDS = frozenset({"range", "desert", "river", "sea", "plateau", "delta"})
+SETTLED_KINDS = frozenset({"island", "coast", "peninsula", "valley", "region"})
+KINDS = WATER_KINDS | VAST_KINDS | SETTLED_KINDS | {
     "landmark", "park", "mountain", "volcano", "range", "glacier", "canyon", "valley",
     "desert", "delta", "cave", "waterfall", "lake", "river", "plateau", "peninsula", "region",
 }  # fmt: skip
