@@ -115,3 +115,19 @@ def test_the_town_named_on_an_island_is_more_precise_than_the_island(gaz: Gazett
     town = gaz.resolve(Guess(place="Isle of Skye", city="Portree", country="United Kingdom"))
     assert town is not None and town.level == "city"
     _near(town, 57.41, -6.19, 5)
+
+
+@pytest.mark.parametrize(
+    ("guess", "lat", "lon"),
+    [
+        (Guess(place="Tumon Bay", country="United States"), 13.51, 144.80),  # Guam
+        (Guess(place="Victoria Peak", country="China"), 22.29, 114.17),  # Hong Kong
+        (Guess(place="Tumon Bay", country="Guam"), 13.51, 144.80),
+    ],
+)
+def test_a_territory_s_features_resolve_whichever_way_it_is_named(
+    gaz: Gazetteer, guess: Guess, lat: float, lon: float
+) -> None:
+    hit = gaz.resolve(guess)
+    assert hit is not None and hit.level == "landmark"
+    _near(hit, lat, lon, 5)

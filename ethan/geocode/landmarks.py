@@ -26,6 +26,7 @@ from importlib import resources
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
+from ethan.geocode.check import related_countries
 from ethan.geocode.countries import max_edits
 from ethan.geocode.text import fold, name_variants
 
@@ -96,10 +97,17 @@ class LandmarkTable:
         return None
 
     def _pick(self, rows: list[int] | tuple[()], iso: str | None) -> Landmark | None:
+        """The first row inside ``iso``, else inside one of its territories or the country
+        it belongs to (El Morro, United States is in Puerto Rico)."""
+        if iso is None:
+            return self.landmarks[rows[0]] if rows else None
         for i in rows:
-            landmark = self.landmarks[i]
-            if iso is None or iso in landmark.countries:
-                return landmark
+            if iso in self.landmarks[i].countries:
+                return self.landmarks[i]
+        related = set(related_countries(iso))
+        for i in rows:
+            if related.intersection(self.landmarks[i].countries):
+                return self.landmarks[i]
         return None
 
 
