@@ -28,6 +28,7 @@ from ethan.geo import haversine_km
 from ethan.geocode.aliases import CONSTITUENT_COUNTRIES, TERRITORIES
 from ethan.geocode.base import LEVELS, Level, Resolved
 from ethan.geocode.cities import PLACE_RADIUS_KM, CityMatcher
+from ethan.geocode.cores import cores
 from ethan.geocode.countries import CountryTable, country_table
 from ethan.geocode.index import (
     BROAD_POINTS,
@@ -239,6 +240,9 @@ class Gazetteer:
             place = self._place(f.place, iso, continent, region, city_row)
             if place is not None:
                 return place
+            core = self._core(f.place, iso, continent, region, city_row) if not reading else None
+            if core is not None:  # "Bled Castle": at Bled
+                return core
             if not f.city and reading is None:  # "Cornwall" as the place, a country beside
                 area = self._city_as_area(f.place, iso, region)
                 if area is not None:
@@ -330,8 +334,11 @@ class Gazetteer:
         continent: str | None,
         region: str | None,
         city_row: int | None,
+        *,
+        fuzzy: bool = True,
     ) -> Resolved | None:
-        """A district or small town near the named city (or in the named region)."""
+        """A district or small town near the named city (or in the named region); near
+        misses of the name only close to a named city, and only with ``fuzzy``."""
         cities = self.cities
         admin1 = region.partition(".")[2] if region else None
         place_iso = iso if iso is not None or city_row is None else self._country_of(city_row)
@@ -342,13 +349,58 @@ class Gazetteer:
             admin1,
             in_admin1=region is not None and city_row is None,
             near=city_row,
-            fuzzy=city_row is not None,  # near-misses only close to a named city
+            fuzzy=fuzzy and city_row is not None,  # near-misses only close to a named city
         )
         if row is None:
             return None
         if city_row is not None and cities.distance(row, city_row) > PLACE_RADIUS_KM:
             return None
         return self._city_point(row, "place")
+
+    def _core(
+        self,
+        name: str,
+        iso: str | None,
+        continent: str | None,
+        region: str | None,
+        city_row: int | None,
+    ) -> Resolved | None:
+        """What a described feature ("Bled Castle", "Port of Dubrovnik") belongs to, read
+        from its proper name (:func:`~ethan.geocode.cores.cores`): a landmark of that name,
+        or one whose name holds it, inside the named region and near the named town; when
+        no town was named (or found), a town of that name."""
+        for core in cores(name):
+            landmark = self._landmark(core, iso, near=city_row, region=region, fuzzy=False)
+            if landmark is None and self._landmarks is not None:
+                within = self._landmarks.containing(core, iso, within_km=PLACE_RADIUS_KM)
+                landmark = self._fitting_landmark(within, iso, city_row, region)
+                if landmark is not None and not self._close(landmark, city_row, region):
+                    landmark = None
+            if landmark is not None:
+                return landmark
+            if city_row is None:
+                place = self._place(core, iso, continent, region, None, fuzzy=False)
+                if place is not None:
+                    return place
+        return None
+
+    def _close(self, point: Resolved, city_row: int | None, region: str | None) -> bool:
+        """Whether ``point`` lies within :data:`PLACE_RADIUS_KM` of town ``city_row`` and
+        within :data:`BORDER_KM` of a town of ``region`` (each when given)."""
+        idx = self.index
+        if city_row is not None:
+            d = haversine_km(point.lat, point.lon, idx.city_lat[city_row], idx.city_lon[city_row])
+            if d > PLACE_RADIUS_KM:
+                return False
+        if region is not None:
+            rows = idx.rows_by_region.get(region)
+            if not rows:
+                return False
+            lats = np.asarray([idx.city_lat[r] for r in rows])
+            lons = np.asarray([idx.city_lon[r] for r in rows])
+            if float(np.min(haversine_km(point.lat, point.lon, lats, lons))) > BORDER_KM:
+                return False
+        return True
 
     def _constituent(self, text: str, iso: str) -> str | None:
         """The region of a constituent country named as the country ("Wales" → GB.WLS)."""
@@ -419,6 +471,12 @@ class Gazetteer:
         if self._landmarks is None:
             return None
         found = self._landmarks.find(text, iso, fuzzy=fuzzy)
+        return self._fitting_landmark(found, iso, near, region)
+
+    def _fitting_landmark(
+        self, found: Landmark | None, iso: str | None, near: int | None, region: str | None
+    ) -> Resolved | None:
+        """``found``'s point when it fits the names beside it (see :meth:`_landmark`)."""
         if found is None:
             return None
         if found.kind in VAST_KINDS and (near is not None or region is not None):

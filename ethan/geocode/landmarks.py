@@ -26,6 +26,7 @@ from importlib import resources
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
+from ethan.geo import haversine_km
 from ethan.geocode.check import related_countries
 from ethan.geocode.countries import max_edits
 from ethan.geocode.text import fold, name_variants
@@ -66,6 +67,10 @@ class LandmarkTable:
                 if i not in rows:
                     rows.append(i)
         self._fuzzy_keys = [k for k in self._keys if len(k) >= 6]
+        self._words: dict[str, set[str]] = {}  # a word -> the keys holding it
+        for key in self._keys:
+            for word in key.replace("-", " ").split():
+                self._words.setdefault(word, set()).add(key)
 
     def __len__(self) -> int:
         return len(self.landmarks)
@@ -95,6 +100,31 @@ class LandmarkTable:
                 if hit is not None:
                     return hit
         return None
+
+    def containing(self, key: str, iso: str | None, *, within_km: float) -> Landmark | None:
+        """The feature of ``iso`` whose name holds the folded words ``key`` ("bled" in
+        "lake bled"); when several do, one only if they all lie within ``within_km`` of
+        each other ("yellowstone": the park and its canyon), else ``None``."""
+        words = key.split()
+        if not words:
+            return None
+        spaced = f" {key} "
+        rows: list[int] = []
+        for name in sorted(self._words.get(words[0], ())):
+            if spaced in f" {name.replace('-', ' ')} ":
+                for i in self._keys[name]:
+                    if i not in rows:
+                        rows.append(i)
+        found = [self.landmarks[i] for i in rows]
+        if iso is not None:
+            related = set(related_countries(iso))
+            found = [f for f in found if related.intersection(f.countries)]
+        if not found:
+            return None
+        first = found[0]
+        if any(haversine_km(first.lat, first.lon, f.lat, f.lon) > within_km for f in found):
+            return None
+        return first
 
     def _pick(self, rows: list[int] | tuple[()], iso: str | None) -> Landmark | None:
         """The first row inside ``iso``, else inside one of its territories or the country

@@ -1,0 +1,79 @@
+"""A described feature ("Bled Castle", "Port of Dubrovnik") resolves to the place its
+proper name is, inside the area named with it; a street or a person's name never becomes a
+town away from the named city."""
+
+from __future__ import annotations
+
+import pytest
+
+from ethan.geo import haversine_km
+from ethan.geocode import Gazetteer, Resolved
+from ethan.geocode.cores import cores
+from ethan.types import Guess
+
+
+@pytest.fixture(scope="module")
+def gaz() -> Gazetteer:
+    return Gazetteer()
+
+
+def _near(hit: Resolved | None, lat: float, lon: float, km: float) -> None:
+    assert hit is not None
+    d = haversine_km(hit.lat, hit.lon, lat, lon)
+    assert d <= km, f"{hit.name} is {d:.0f} km from ({lat}, {lon})"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Bled Castle", ["bled"]),
+        ("Port of Dubrovnik", ["dubrovnik"]),
+        ("Tallinn Old Town", ["tallinn old", "tallinn"]),
+        ("Grand Canyon South Rim", ["grand canyon"]),  # "grand" alone describes
+        ("Upper Antelope Canyon", ["antelope"]),
+        ("Cathedral Cove", []),  # kind words only: no proper name to read
+        ("Sedona Red Rocks", ["sedona red"]),  # "Red" is part of the name
+        ("Bled", []),  # no kind word at an end: the caller's own lookup
+        ("North Shore", []),
+    ],
+)
+def test_cores_drop_kind_words_from_the_ends(text: str, expected: list[str]) -> None:
+    assert list(cores(text)) == expected
+
+
+@pytest.mark.parametrize(
+    ("guess", "lat", "lon", "km"),
+    [
+        (Guess(place="Chamonix Valley", country="France"), 45.92, 6.87, 5),
+        (Guess(place="Tromsø harbour", country="Norway"), 69.65, 18.96, 5),
+        (Guess(place="Český Krumlov Castle", country="Czechia"), 48.81, 14.32, 5),
+        (Guess(place="Port of Piraeus", country="Greece"), 37.94, 23.64, 5),
+        (Guess(place="Sighisoara Citadel", country="Romania"), 46.22, 24.79, 5),
+        # a feature whose name holds the proper name: the park, not a town of the name
+        (Guess(place="Zion Canyon", country="USA"), 37.30, -113.03, 20),
+        (Guess(place="Mount Cook National Park", country="New Zealand"), -43.6, 170.14, 15),
+    ],
+)
+def test_a_described_feature_resolves_to_its_place(
+    gaz: Gazetteer, guess: Guess, lat: float, lon: float, km: float
+) -> None:
+    hit = gaz.resolve(guess)
+    assert hit is not None and hit.level in ("landmark", "place")
+    _near(hit, lat, lon, km)
+
+
+def test_a_street_named_after_someone_stays_in_the_named_city(gaz: Gazetteer) -> None:
+    # "Washington" is a town too, but the street is in the city named beside it
+    hit = gaz.resolve(Guess(place="Washington Street", city="Hoboken", region="NJ", country="USA"))
+    assert hit is not None and hit.level == "city"
+    _near(hit, 40.74, -74.03, 3)
+
+
+def test_a_core_outside_the_named_region_is_not_taken(gaz: Gazetteer) -> None:
+    # "Point" of "Glacier Point Road" must not become a Point landmark elsewhere in the
+    # state; the road stays with the park named beside it
+    hit = gaz.resolve(
+        Guess(place="Glacier Point Road", city="Yosemite National Park", region="CA", country="USA")
+    )
+    assert hit is not None
+    _near(hit, 37.75, -119.59, 30)
