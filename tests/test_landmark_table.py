@@ -104,9 +104,18 @@ def test_a_range_or_desert_never_beats_the_town_or_region_named_with_it(gaz: Gaz
 
 def test_a_feature_of_several_countries_stays_in_the_one_named(gaz: Gazetteer) -> None:
     # the Alps' point lies in Switzerland: "the Alps, Austria" must stay in Austria
-    hit = gaz.resolve(Guess(place="Alps", country="Austria"))
-    assert hit is not None and hit.country_code == "AT"
-    assert km_outside(hit.lat, hit.lon, "AT") == 0
+    for country, iso in (("Austria", "AT"), ("France", "FR"), ("Germany", "DE")):
+        hit = gaz.resolve(Guess(place="Alps", country=country))
+        assert hit is not None and hit.country_code == iso
+        assert km_outside(hit.lat, hit.lon, iso) == 0
+        assert hit.level == "region"  # its part in that country ("the French Alps")
+    # a range named by another of its names finds the part too
+    hit = gaz.resolve(Guess(place="Rocky Mountains", country="Canada"))
+    assert hit is not None and hit.country_code == "CA"
+    _near(hit, 51.4, -116.3, 150)
+    # a border feature named with its other country is reported in that country
+    hit = gaz.resolve(Guess(place="Lake Titicaca", country="Bolivia"))
+    assert hit is not None and hit.country_code == "BO" and hit.name.endswith("Bolivia")
 
 
 def test_the_town_named_on_an_island_is_more_precise_than_the_island(gaz: Gazetteer) -> None:

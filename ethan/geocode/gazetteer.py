@@ -486,14 +486,18 @@ class Gazetteer:
         if iso is not None and iso != found.country:
             from ethan.geocode.check import km_outside
 
+            # "the Alps, Austria": the Austrian Alps when known, never the Swiss point
+            part = self._landmarks.part_in(found, iso) if self._landmarks else None
+            if part is not None:
+                return self._fitting_landmark(part, iso, near, region)
             if km_outside(found.lat, found.lon, iso) > LANDMARK_OUTSIDE_KM:
-                return None  # "the Alps, Austria": Austria, not the range's Swiss point
+                return None
         if near is not None:
             idx = self.index
             d = haversine_km(found.lat, found.lon, idx.city_lat[near], idx.city_lon[near])
             if d > LANDMARK_RADIUS_KM:
                 return None
-        return self._landmark_point(found)
+        return self._landmark_point(found, iso)
 
     def _region(
         self, text: str, iso: str | None, *, codes: bool = True, strip: bool = True
@@ -568,14 +572,17 @@ class Gazetteer:
         name = f"{area.name}, {self._country_name(iso)}"
         return Resolved(lat=lat, lon=lon, level="region", name=name, country_code=iso, area=key)
 
-    def _landmark_point(self, landmark: Landmark) -> Resolved:
-        name = f"{landmark.name}, {self._country_name(landmark.country)}"
+    def _landmark_point(self, landmark: Landmark, iso: str | None = None) -> Resolved:
+        """A feature's point, in the named country ``iso`` when it is one of the feature's
+        (Mont Blanc named with Italy is in Italy)."""
+        country = iso if iso is not None and iso in landmark.countries else landmark.country
+        name = f"{landmark.name}, {self._country_name(country)}"
         return Resolved(
             lat=landmark.lat,
             lon=landmark.lon,
             level="region" if landmark.kind in VAST_KINDS else "landmark",
             name=name,
-            country_code=landmark.country,
+            country_code=country,
         )
 
     def _country_point(self, iso: str) -> Resolved | None:

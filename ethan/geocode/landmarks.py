@@ -126,6 +126,22 @@ class LandmarkTable:
             return None
         return first
 
+    def part_in(self, feature: Landmark, iso: str) -> Landmark | None:
+        """The part of a feature of several countries that lies in ``iso``: a row of that
+        country named after it ("French Alps" of the Alps), when there is one."""
+        index = self.landmarks.index(feature)
+        names = [k for k, rows in self._keys.items() if index in rows]
+        parts: list[Landmark] = []
+        for name in names:
+            spaced = f" {name.replace('-', ' ')} "
+            for key in self._words.get(name.split()[0], ()) if name else ():
+                if key != name and spaced in f" {key.replace('-', ' ')} ":
+                    for i in self._keys[key]:
+                        row = self.landmarks[i]
+                        if row is not feature and row.country == iso and row not in parts:
+                            parts.append(row)
+        return parts[0] if len(parts) == 1 else None
+
     def _pick(self, rows: list[int] | tuple[()], iso: str | None) -> Landmark | None:
         """The first row inside ``iso``, else inside one of its territories or the country
         it belongs to (El Morro, United States is in Puerto Rico)."""
