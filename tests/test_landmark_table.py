@@ -140,3 +140,26 @@ def test_a_territory_s_features_resolve_whichever_way_it_is_named(
     hit = gaz.resolve(guess)
     assert hit is not None and hit.level == "landmark"
     _near(hit, lat, lon, 5)
+
+
+def test_no_feature_name_is_a_large_town_of_its_country_elsewhere(rows: list[Landmark]) -> None:
+    # "Guilin" as another name of the Li River would move the city of Guilin 60 km
+    towns = Gazetteer(landmarks=False)
+    idx = towns.index
+    clashes = []
+    for key, found in landmark_table().keys().items():
+        for i in found:
+            feature = rows[i]
+            towns_of_name = [
+                r for r in idx.main_keys.get(key) if idx.city_country[r] in feature.countries
+            ]
+            km = [
+                haversine_km(feature.lat, feature.lon, idx.city_lat[r], idx.city_lon[r])
+                for r in towns_of_name
+            ]
+            if any(d <= 25 for d in km):
+                continue  # the feature is at a town of its name (the Hollywood Sign)
+            for row in towns_of_name:
+                if idx.city_pop[row] >= 100_000:
+                    clashes.append(f"{key!r} ({feature.name}) is also {idx.city_name[row]}")
+    assert not clashes, clashes
