@@ -77,3 +77,60 @@ def test_a_core_outside_the_named_region_is_not_taken(gaz: Gazetteer) -> None:
     )
     assert hit is not None
     _near(hit, 37.75, -119.59, 30)
+
+
+@pytest.mark.parametrize(
+    "guess",
+    [
+        Guess(place="Oxford Street", country="United Kingdom"),  # not the town of Oxford
+        Guess(place="Kennedy Airport", country="USA"),  # not the Kennedy Space Center
+        Guess(place="Jackson Square", region="Louisiana", country="USA"),  # not Jackson, LA
+        Guess(place="Elizabeth Street", country="Australia"),  # not Elizabeth, SA
+    ],
+)
+def test_a_street_square_or_airport_named_after_someone_is_no_town(
+    gaz: Gazetteer, guess: Guess
+) -> None:
+    hit = gaz.resolve(guess)
+    assert hit is not None and hit.level in ("region", "country")
+
+
+def test_a_valley_named_after_its_river_is_not_the_village_of_that_name(
+    gaz: Gazetteer,
+) -> None:
+    # the village Loiré (accents fold away) lies 130 km from the Loire Valley
+    hit = gaz.resolve(Guess(place="Loire Valley", country="France"))
+    assert hit is not None
+    _near(hit, 47.35, 0.70, 30)
+
+
+# exact names first: a near-miss of a feature never beats a town spelt exactly
+@pytest.mark.parametrize(
+    ("guess", "lat", "lon"),
+    [
+        (Guess(place="Miami Beach"), 25.79, -80.13),  # not Diani Beach, Kenya
+        (Guess(place="Warburg", country="Germany"), 51.49, 9.15),  # not the Wartburg
+        (Guess(place="Santos"), -23.96, -46.33),  # not the Säntis
+        (Guess(place="Sekong", country="Laos"), 15.35, 106.72),  # not the Mekong
+    ],
+)
+def test_an_exact_town_beats_a_near_miss_of_a_feature(
+    gaz: Gazetteer, guess: Guess, lat: float, lon: float
+) -> None:
+    hit = gaz.resolve(guess)
+    assert hit is not None and hit.level in ("place", "city")
+    _near(hit, lat, lon, 5)
+
+
+@pytest.mark.parametrize(
+    ("guess", "area"),
+    [
+        (Guess(place="Golden Gate Bridge", region="Texas", country="USA"), "US.TX"),
+        (Guess(place="Mount Fuji", region="Hokkaido", country="Japan"), "JP.12"),
+    ],
+)
+def test_a_feature_outside_the_named_region_gives_the_region(
+    gaz: Gazetteer, guess: Guess, area: str
+) -> None:
+    hit = gaz.resolve(guess)
+    assert hit is not None and hit.level == "region" and hit.area == area

@@ -6,7 +6,9 @@ Valley", "Tallinn Old Town"). When the whole name is unknown, :func:`cores` yiel
 left after dropping such words from either end, longest first ("Cape Town Harbour" gives
 "cape town" before "cape"), so the caller can read each as a landmark or a town of the
 named area. Only words that describe a kind of place are dropped; a proper name beside them
-is kept whole.
+is kept whole. Some kinds are usually named after a person or another place (a street, a
+square, a station, a church, a palace: "Washington Street", "Kennedy Airport", "St Paul's
+Cathedral"); :func:`named_after` tells the caller not to read their remainder as a town.
 """
 
 from __future__ import annotations
@@ -44,6 +46,16 @@ _JOINS = frozenset(
     {"of", "the", "de", "del", "della", "di", "du", "des", "la", "le", "von"}
     | {"north", "south", "east", "west", "northern", "southern", "eastern", "western"}
     | {"upper", "lower", "central", "inner", "outer", "main", "famous", "scenic"}
+)
+# kinds named after people or other places as often as after where they stand
+_NAMED_AFTER = frozenset(
+    """
+    street streets road avenue boulevard square plaza piazza platz place station airport
+    bridge memorial monument statue hall university campus college stadium arena museum
+    gallery theatre theater park parks garden gardens church churches cathedral cathedrale
+    catedral cattedrale basilica chapel abbey monastery convent temple temples shrine mosque
+    synagogue palace palacio palazzo palais tower towers fort fortress
+    """.split()  # noqa: SIM905 - a word list reads better as text
 )
 _MIN_KEY = 4  # a shorter remainder is too short to be a name of its own
 # a remainder of one of these words alone is a describing word, no name ("Grand" of
@@ -85,3 +97,10 @@ def cores(text: str) -> Iterator[str]:
 
 def _droppable(words: list[str]) -> bool:
     return all(w in _KINDS or w in _JOINS for w in words)
+
+
+def named_after(text: str) -> bool:
+    """Whether ``text`` names a kind of place often named after someone or somewhere else
+    ("Oxford Street", "Union Station"): its remainder is then no town."""
+    words = fold(text).replace("-", " ").split()
+    return any(w in _NAMED_AFTER for w in words[:1] + words[-1:])

@@ -24,11 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ethan.geo import haversine_km
+from ethan.geo import FloatArray, haversine_km
 from ethan.geocode.aliases import CONSTITUENT_COUNTRIES, TERRITORIES
 from ethan.geocode.base import LEVELS, Level, Resolved
 from ethan.geocode.cities import PLACE_RADIUS_KM, CityMatcher
-from ethan.geocode.cores import cores
+from ethan.geocode.cores import cores, named_after
 from ethan.geocode.countries import CountryTable, country_table
 from ethan.geocode.index import (
     BROAD_POINTS,
@@ -50,8 +50,10 @@ from ethan.geocode.tables import Area
 from ethan.geocode.text import fold, name_variants, split_parts
 from ethan.types import Guess
 
+MIN_CORE_TOWN_POPULATION = 5_000  # "Loire Valley" is no village of Loiré
 DISTRICTS_APART_KM = 100.0  # same-named divisions further apart are different places
 LANDMARK_RADIUS_KM = 150.0  # a landmark must lie this close to the named city to count
+LANDMARK_REGION_KM = 100.0  # a feature must lie this close to a town of the named region
 LANDMARK_OUTSIDE_KM = 25.0  # a feature of several countries must lie this near the named one
 BORDER_KM = 25.0  # a town this close to the named region's towns still fits that region
 # countries whose region codes are written without the country ("Victoria, BC", "NSW")
@@ -89,6 +91,7 @@ class Gazetteer:
         self._lock = threading.Lock()
         self._countries: CountryTable = country_table()
         self._landmarks: LandmarkTable | None = landmark_table() if landmarks else None
+        self._region_points: dict[str, tuple[FloatArray, FloatArray]] = {}  # towns' points
 
     # -- loading -------------------------------------------------------------------------
     @property
@@ -227,19 +230,25 @@ class Gazetteer:
         reading: Resolved | None = None  # the city field read as a landmark, district...
         if f.city and city_row is not None and self.index.city_pop[city_row] == 0:
             # a post office named after a park or landmark: the landmark's own point
-            reading = self._landmark(f.city, iso, fuzzy=False)
+            reading = self._landmark(f.city, iso, region=region, fuzzy=False)
             city_row = None if reading is not None else city_row
         if f.city and city_row is None and reading is None:
             reading = self._city_as_area(f.city, iso, region)
             if reading is None:  # near-misses last: most unknown names are hamlets
                 city_row = self._city(f.city, iso, continent, region, district, fuzzy=True)
         if f.place:
-            landmark = self._landmark(f.place, iso, near=city_row, region=region)
-            if landmark is not None:
-                return landmark
-            place = self._place(f.place, iso, continent, region, city_row)
-            if place is not None:
-                return place
+            # exact names first, a feature's then a town's; near-misses only after both
+            # ("Miami Beach" is no misspelt Diani Beach)
+            found = (
+                self._landmark(
+                    f.place, iso, near=city_row, region=region, literal=True, fuzzy=False
+                )
+                or self._place(f.place, iso, continent, region, city_row, fuzzy=False)
+                or self._landmark(f.place, iso, near=city_row, region=region)
+                or self._place(f.place, iso, continent, region, city_row)
+            )
+            if found is not None:
+                return found
             core = self._core(f.place, iso, continent, region, city_row) if not reading else None
             if core is not None:  # "Bled Castle": at Bled
                 return core
@@ -369,19 +378,23 @@ class Gazetteer:
         from its proper name (:func:`~ethan.geocode.cores.cores`): a landmark of that name,
         or one whose name holds it, inside the named region and near the named town; when
         no town was named (or found), a town of that name."""
+        after = named_after(name)  # "Oxford Street": no town of Oxford
         for core in cores(name):
             landmark = self._landmark(core, iso, near=city_row, region=region, fuzzy=False)
-            if landmark is None and self._landmarks is not None:
-                within = self._landmarks.containing(core, iso, within_km=PLACE_RADIUS_KM)
-                landmark = self._fitting_landmark(within, iso, city_row, region)
+            if landmark is None and self._landmarks is not None and not after:
+                proper = self._landmarks.proper(core, iso, within_km=PLACE_RADIUS_KM)
+                landmark = self._fitting_landmark(proper, iso, city_row, region)
                 if landmark is not None and not self._close(landmark, city_row, region):
                     landmark = None
             if landmark is not None:
                 return landmark
-            if city_row is None:
-                place = self._place(core, iso, continent, region, None, fuzzy=False)
-                if place is not None:
-                    return place
+            if city_row is None and not after:
+                admin1 = region.partition(".")[2] if region else None
+                row = self.cities.match(
+                    core, iso, continent, admin1, in_admin1=region is not None, fuzzy=False
+                )
+                if row is not None and self.index.city_pop[row] >= MIN_CORE_TOWN_POPULATION:
+                    return self._city_point(row, "place")
         return None
 
     def _close(self, point: Resolved, city_row: int | None, region: str | None) -> bool:
@@ -392,15 +405,7 @@ class Gazetteer:
             d = haversine_km(point.lat, point.lon, idx.city_lat[city_row], idx.city_lon[city_row])
             if d > PLACE_RADIUS_KM:
                 return False
-        if region is not None:
-            rows = idx.rows_by_region.get(region)
-            if not rows:
-                return False
-            lats = np.asarray([idx.city_lat[r] for r in rows])
-            lons = np.asarray([idx.city_lon[r] for r in rows])
-            if float(np.min(haversine_km(point.lat, point.lon, lats, lons))) > BORDER_KM:
-                return False
-        return True
+        return region is None or self._km_to_region(point.lat, point.lon, region) <= BORDER_KM
 
     def _constituent(self, text: str, iso: str) -> str | None:
         """The region of a constituent country named as the country ("Wales" → GB.WLS)."""
@@ -448,12 +453,22 @@ class Gazetteer:
     def _km_from_region(self, row: int, region: str) -> float:
         """Great-circle km from town ``row`` to the nearest town of ``region``."""
         idx = self.index
-        rows = idx.rows_by_region.get(region)
-        if not rows:
+        return self._km_to_region(idx.city_lat[row], idx.city_lon[row], region)
+
+    def _km_to_region(self, lat: float, lon: float, region: str) -> float:
+        """Great-circle km from a point to the nearest town of ``region``."""
+        points = self._region_points.get(region)
+        if points is None:
+            idx = self.index
+            rows = idx.rows_by_region.get(region, [])
+            points = (
+                np.asarray([idx.city_lat[r] for r in rows]),
+                np.asarray([idx.city_lon[r] for r in rows]),
+            )
+            self._region_points[region] = points
+        if not len(points[0]):
             return float("inf")
-        lats = np.asarray([idx.city_lat[r] for r in rows])
-        lons = np.asarray([idx.city_lon[r] for r in rows])
-        return float(np.min(haversine_km(idx.city_lat[row], idx.city_lon[row], lats, lons)))
+        return float(np.min(haversine_km(lat, lon, *points)))
 
     def _landmark(
         self,
@@ -463,6 +478,7 @@ class Gazetteer:
         near: int | None = None,
         region: str | None = None,
         fuzzy: bool = True,
+        literal: bool = False,
     ) -> Resolved | None:
         """The feature called ``text`` (inside ``iso``), if it is the most precise reading:
         its point lies in the named country, near the named town (``near``); a vast one
@@ -470,7 +486,7 @@ class Gazetteer:
         a coast) only when no town is."""
         if self._landmarks is None:
             return None
-        found = self._landmarks.find(text, iso, fuzzy=fuzzy)
+        found = self._landmarks.find(text, iso, fuzzy=fuzzy, literal=literal)
         return self._fitting_landmark(found, iso, near, region)
 
     def _fitting_landmark(
@@ -497,6 +513,10 @@ class Gazetteer:
             d = haversine_km(found.lat, found.lon, idx.city_lat[near], idx.city_lon[near])
             if d > LANDMARK_RADIUS_KM:
                 return None
+        if region is not None and self._km_to_region(found.lat, found.lon, region) > (
+            LANDMARK_REGION_KM
+        ):
+            return None  # the Golden Gate Bridge named with Texas: Texas
         return self._landmark_point(found, iso)
 
     def _region(

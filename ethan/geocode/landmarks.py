@@ -28,6 +28,7 @@ from rapidfuzz.distance import OSA
 
 from ethan.geo import haversine_km
 from ethan.geocode.check import related_countries
+from ethan.geocode.cores import cores
 from ethan.geocode.countries import max_edits
 from ethan.geocode.text import fold, name_variants
 
@@ -68,9 +69,13 @@ class LandmarkTable:
                     rows.append(i)
         self._fuzzy_keys = [k for k in self._keys if len(k) >= 6]
         self._words: dict[str, set[str]] = {}  # a word -> the keys holding it
-        for key in self._keys:
+        self._proper: dict[str, list[int]] = {}  # "bled" -> Lake Bled: names less kinds
+        for key, rows in self._keys.items():
             for word in key.replace("-", " ").split():
                 self._words.setdefault(word, set()).add(key)
+            for core in cores(key):
+                found = self._proper.setdefault(core, [])
+                found.extend(i for i in rows if i not in found)
 
     def __len__(self) -> int:
         return len(self.landmarks)
@@ -79,9 +84,13 @@ class LandmarkTable:
         """Every lookup key and the rows it finds."""
         return {k: list(v) for k, v in self._keys.items()}
 
-    def find(self, text: str, iso: str | None = None, *, fuzzy: bool = True) -> Landmark | None:
-        """The landmark called ``text`` (inside ``iso`` when given), or ``None``."""
-        variants = list(name_variants(text))
+    def find(
+        self, text: str, iso: str | None = None, *, fuzzy: bool = True, literal: bool = False
+    ) -> Landmark | None:
+        """The landmark called ``text`` (inside ``iso`` when given), or ``None``; with
+        ``literal``, by the name as written only (no filler stripped: "West Hollywood" is
+        no "Hollywood")."""
+        variants = list(name_variants(text))[: 1 if literal else None]
         for key in variants:
             hit = self._pick(self._keys.get(key, ()), iso)
             if hit is not None:
@@ -101,21 +110,11 @@ class LandmarkTable:
                     return hit
         return None
 
-    def containing(self, key: str, iso: str | None, *, within_km: float) -> Landmark | None:
-        """The feature of ``iso`` whose name holds the folded words ``key`` ("bled" in
-        "lake bled"); when several do, one only if they all lie within ``within_km`` of
-        each other ("yellowstone": the park and its canyon), else ``None``."""
-        words = key.split()
-        if not words:
-            return None
-        spaced = f" {key} "
-        rows: list[int] = []
-        for name in sorted(self._words.get(words[0], ())):
-            if spaced in f" {name.replace('-', ' ')} ":
-                for i in self._keys[name]:
-                    if i not in rows:
-                        rows.append(i)
-        found = [self.landmarks[i] for i in rows]
+    def proper(self, key: str, iso: str | None, *, within_km: float) -> Landmark | None:
+        """The feature of ``iso`` whose name less its kind words is ``key`` ("bled": Lake
+        Bled; "zion": Zion National Park); when several are, one only if they all lie within
+        ``within_km`` of each other, else ``None``."""
+        found = [self.landmarks[i] for i in self._proper.get(key, ())]
         if iso is not None:
             related = set(related_countries(iso))
             found = [f for f in found if related.intersection(f.countries)]

@@ -67,14 +67,19 @@ def post_towns() -> list[PostTown]:
 
 
 _SHORT_WORDS = frozenset({"of", "de", "la", "el", "le", "du", "en"})
+# words of accepted names that are no town: counties, campuses, bases
+_NO_TOWN = frozenset({"county", "univ", "university", "college", "afb", "base", "nas", "campus"})
 
 
 def _abbreviated(name: str) -> bool:
-    """Whether a ZIP table name is shortened ("Lk Buena Vis", "Rochester Hls"): a word of
-    one or two letters, or one without a vowel."""
+    """Whether a ZIP table name is shortened or no town ("Lk Buena Vis", "Rochester Hls",
+    "Auburn Univ", "Adams County"): a word of one or two letters, one without a vowel, or
+    one that names a county, a campus or a base."""
     for word in name.replace("-", " ").replace(".", " ").split():
         w = word.lower()
         if (len(w) <= 2 and w not in _SHORT_WORDS) or not any(c in "aeiouy" for c in w):
+            return True
+        if w in _NO_TOWN:
             return True
     return False
 
