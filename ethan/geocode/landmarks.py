@@ -68,17 +68,28 @@ class LandmarkTable:
                 if i not in rows:
                     rows.append(i)
         self._fuzzy_keys = [k for k in self._keys if len(k) >= 6]
-        self._words: dict[str, set[str]] = {}  # a word -> the keys holding it
-        self._proper: dict[str, list[int]] = {}  # "bled" -> Lake Bled: names less kinds
-        for key, rows in self._keys.items():
-            for word in key.replace("-", " ").split():
-                self._words.setdefault(word, set()).add(key)
-            for core in cores(key):
-                found = self._proper.setdefault(core, [])
-                found.extend(i for i in rows if i not in found)
 
     def __len__(self) -> int:
         return len(self.landmarks)
+
+    @functools.cached_property
+    def _words(self) -> dict[str, set[str]]:
+        """A word -> the keys holding it (built on first use)."""
+        words: dict[str, set[str]] = {}
+        for key in self._keys:
+            for word in key.replace("-", " ").split():
+                words.setdefault(word, set()).add(key)
+        return words
+
+    @functools.cached_property
+    def _proper(self) -> dict[str, list[int]]:
+        """A name less its kind words -> rows ("bled": Lake Bled; built on first use)."""
+        proper: dict[str, list[int]] = {}
+        for key, rows in self._keys.items():
+            for core in cores(key):
+                found = proper.setdefault(core, [])
+                found.extend(i for i in rows if i not in found)
+        return proper
 
     def keys(self) -> dict[str, list[int]]:
         """Every lookup key and the rows it finds."""
