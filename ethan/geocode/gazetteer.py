@@ -90,7 +90,7 @@ class Gazetteer:
         self._cities: CityMatcher | None = None
         self._lock = threading.Lock()
         self._countries: CountryTable = country_table()
-        self._landmarks: LandmarkTable | None = landmark_table() if landmarks else None
+        self._use_landmarks = landmarks
         self._region_points: dict[str, tuple[FloatArray, FloatArray]] = {}  # towns' points
 
     # -- loading -------------------------------------------------------------------------
@@ -104,6 +104,11 @@ class Gazetteer:
                     self._cities = CityMatcher(index, self._countries)
                     self._index = index
         return self._index
+
+    @property
+    def _landmarks(self) -> LandmarkTable | None:
+        """The landmark table, read on first use (``None`` when left out)."""
+        return landmark_table() if self._use_landmarks else None
 
     @property
     def countries(self) -> CountryTable:
