@@ -22,9 +22,7 @@ import functools
 import threading
 from pathlib import Path
 
-import numpy as np
-
-from ethan.geo import FloatArray, haversine_km
+from ethan.geo import haversine_km
 from ethan.geocode.aliases import CONSTITUENT_COUNTRIES, TERRITORIES
 from ethan.geocode.base import LEVELS, Level, Resolved
 from ethan.geocode.cities import PLACE_RADIUS_KM, CityMatcher
@@ -37,13 +35,7 @@ from ethan.geocode.index import (
     GazetteerIndex,
     load_index,
 )
-from ethan.geocode.landmarks import (
-    SETTLED_KINDS,
-    VAST_KINDS,
-    Landmark,
-    LandmarkTable,
-    landmark_table,
-)
+from ethan.geocode.landmarks import VAST_KINDS, Landmark, LandmarkTable, landmark_table
 from ethan.geocode.readings import Fields, readings
 from ethan.geocode.storage import default_cache_dir
 from ethan.geocode.tables import Area
@@ -54,7 +46,6 @@ MIN_CORE_TOWN_POPULATION = 5_000  # "Loire Valley" is no village of Loiré
 DISTRICTS_APART_KM = 100.0  # same-named divisions further apart are different places
 LANDMARK_RADIUS_KM = 150.0  # a landmark must lie this close to the named city to count
 LANDMARK_REGION_KM = 100.0  # a feature must lie this close to a town of the named region
-LANDMARK_OUTSIDE_KM = 25.0  # a feature of several countries must lie this near the named one
 BORDER_KM = 25.0  # a town this close to the named region's towns still fits that region
 # countries whose region codes are written without the country ("Victoria, BC", "NSW")
 _CODED_REGIONS = ("US", "CA", "AU", "BR", "MX", "IN")
@@ -91,7 +82,6 @@ class Gazetteer:
         self._lock = threading.Lock()
         self._countries: CountryTable = country_table()
         self._use_landmarks = landmarks
-        self._region_points: dict[str, tuple[FloatArray, FloatArray]] = {}  # towns' points
 
     # -- loading -------------------------------------------------------------------------
     @property
@@ -388,9 +378,9 @@ class Gazetteer:
             landmark = self._landmark(core, iso, near=city_row, region=region, fuzzy=False)
             if landmark is None and self._landmarks is not None and not after:
                 proper = self._landmarks.proper(core, iso, within_km=PLACE_RADIUS_KM)
-                landmark = self._fitting_landmark(proper, iso, city_row, region)
-                if landmark is not None and not self._close(landmark, city_row, region):
-                    landmark = None
+                landmark = self._fitting_landmark(
+                    proper, iso, city_row, region, near_km=PLACE_RADIUS_KM, region_km=BORDER_KM
+                )
             if landmark is not None:
                 return landmark
             if city_row is None and not after:
@@ -401,16 +391,6 @@ class Gazetteer:
                 if row is not None and self.index.city_pop[row] >= MIN_CORE_TOWN_POPULATION:
                     return self._city_point(row, "place")
         return None
-
-    def _close(self, point: Resolved, city_row: int | None, region: str | None) -> bool:
-        """Whether ``point`` lies within :data:`PLACE_RADIUS_KM` of town ``city_row`` and
-        within :data:`BORDER_KM` of a town of ``region`` (each when given)."""
-        idx = self.index
-        if city_row is not None:
-            d = haversine_km(point.lat, point.lon, idx.city_lat[city_row], idx.city_lon[city_row])
-            if d > PLACE_RADIUS_KM:
-                return False
-        return region is None or self._km_to_region(point.lat, point.lon, region) <= BORDER_KM
 
     def _constituent(self, text: str, iso: str) -> str | None:
         """The region of a constituent country named as the country ("Wales" → GB.WLS)."""
@@ -458,22 +438,7 @@ class Gazetteer:
     def _km_from_region(self, row: int, region: str) -> float:
         """Great-circle km from town ``row`` to the nearest town of ``region``."""
         idx = self.index
-        return self._km_to_region(idx.city_lat[row], idx.city_lon[row], region)
-
-    def _km_to_region(self, lat: float, lon: float, region: str) -> float:
-        """Great-circle km from a point to the nearest town of ``region``."""
-        points = self._region_points.get(region)
-        if points is None:
-            idx = self.index
-            rows = idx.rows_by_region.get(region, [])
-            points = (
-                np.asarray([idx.city_lat[r] for r in rows]),
-                np.asarray([idx.city_lon[r] for r in rows]),
-            )
-            self._region_points[region] = points
-        if not len(points[0]):
-            return float("inf")
-        return float(np.min(haversine_km(lat, lon, *points)))
+        return idx.km_to_region(idx.city_lat[row], idx.city_lon[row], region)
 
     def _landmark(
         self,
@@ -495,34 +460,32 @@ class Gazetteer:
         return self._fitting_landmark(found, iso, near, region)
 
     def _fitting_landmark(
-        self, found: Landmark | None, iso: str | None, near: int | None, region: str | None
+        self,
+        found: Landmark | None,
+        iso: str | None,
+        near: int | None,
+        region: str | None,
+        *,
+        near_km: float = LANDMARK_RADIUS_KM,
+        region_km: float = LANDMARK_REGION_KM,
     ) -> Resolved | None:
-        """``found``'s point when it fits the names beside it (see :meth:`_landmark`)."""
-        if found is None:
+        """``found``'s point (or its part's in ``iso``) when it fits the names beside it
+        (see :meth:`_landmark`): within ``near_km`` of town ``near`` and ``region_km`` of
+        a town of ``region``, each when given."""
+        table = self._landmarks
+        if found is None or table is None:
             return None
-        if found.kind in VAST_KINDS and (near is not None or region is not None):
+        fit = table.fitting(found, iso, town=near is not None, region=region is not None)
+        if fit is None:
             return None
-        if found.kind in SETTLED_KINDS and near is not None:
-            return None
-        if iso is not None and iso != found.country:
-            from ethan.geocode.check import km_outside
-
-            # "the Alps, Austria": the Austrian Alps when known, never the Swiss point
-            part = self._landmarks.part_in(found, iso) if self._landmarks else None
-            if part is not None:
-                return self._fitting_landmark(part, iso, near, region)
-            if km_outside(found.lat, found.lon, iso) > LANDMARK_OUTSIDE_KM:
-                return None
         if near is not None:
             idx = self.index
-            d = haversine_km(found.lat, found.lon, idx.city_lat[near], idx.city_lon[near])
-            if d > LANDMARK_RADIUS_KM:
+            d = haversine_km(fit.lat, fit.lon, idx.city_lat[near], idx.city_lon[near])
+            if d > near_km:
                 return None
-        if region is not None and self._km_to_region(found.lat, found.lon, region) > (
-            LANDMARK_REGION_KM
-        ):
+        if region is not None and self.index.km_to_region(fit.lat, fit.lon, region) > region_km:
             return None  # the Golden Gate Bridge named with Texas: Texas
-        return self._landmark_point(found, iso)
+        return self._landmark_point(fit, iso)
 
     def _region(
         self, text: str, iso: str | None, *, codes: bool = True, strip: bool = True

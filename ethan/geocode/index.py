@@ -31,7 +31,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ethan.geo import from_unit_vector, to_unit_vectors, weighted_medoid
+from ethan.geo import (
+    FloatArray,
+    from_unit_vector,
+    haversine_km,
+    to_unit_vectors,
+    weighted_medoid,
+)
 from ethan.geocode.aliases import CONTINENT_NAMES
 from ethan.geocode.countries import country_table
 from ethan.geocode.regions import (
@@ -96,6 +102,24 @@ class GazetteerIndex:
         for row, (cc, a1) in enumerate(zip(self.city_country, self.city_admin1, strict=True)):
             groups[f"{cc}.{a1}"].append(row)
         return dict(groups)
+
+    @functools.cached_property
+    def _region_points(self) -> dict[str, tuple[FloatArray, FloatArray]]:
+        return {}  # "CC.admin1" -> its towns' latitudes and longitudes, filled on demand
+
+    def km_to_region(self, lat: float, lon: float, region: str) -> float:
+        """Great-circle km from a point to the nearest town of ``region`` ("CC.admin1")."""
+        points = self._region_points.get(region)
+        if points is None:
+            rows = self.rows_by_region.get(region, [])
+            points = (
+                np.asarray([self.city_lat[r] for r in rows], dtype=np.float64),
+                np.asarray([self.city_lon[r] for r in rows], dtype=np.float64),
+            )
+            self._region_points[region] = points
+        if not len(points[0]):
+            return float("inf")
+        return float(np.min(haversine_km(lat, lon, *points)))
 
     @functools.cached_property
     def us_states(self) -> dict[str, Area]:

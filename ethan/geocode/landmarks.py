@@ -27,7 +27,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from ethan.geo import haversine_km
-from ethan.geocode.check import related_countries
+from ethan.geocode.check import km_outside, related_countries
 from ethan.geocode.cores import cores
 from ethan.geocode.countries import max_edits
 from ethan.geocode.text import fold, name_variants
@@ -37,6 +37,7 @@ WATER_KINDS = frozenset(
 )  # features whose point may lie off the country's land outline
 VAST_KINDS = frozenset({"range", "desert", "river", "sea", "plateau", "delta"})
 SETTLED_KINDS = frozenset({"island", "coast", "peninsula", "valley", "region"})
+OUTSIDE_KM = 25.0  # a feature of several countries must lie this near the one named
 KINDS = WATER_KINDS | VAST_KINDS | SETTLED_KINDS | {
     "landmark", "park", "mountain", "volcano", "range", "glacier", "canyon", "valley",
     "desert", "delta", "cave", "waterfall", "lake", "river", "plateau", "peninsula", "region",
@@ -136,21 +137,39 @@ class LandmarkTable:
             return None
         return first
 
+    def fitting(
+        self, found: Landmark, iso: str | None, *, town: bool, region: bool
+    ) -> Landmark | None:
+        """``found`` (or its part in ``iso``) when it can be the reading of a name given
+        with a ``town`` and/or ``region`` in country ``iso``: a vast feature with neither, a
+        settled one with no town, a feature of several countries by its part in ``iso``
+        (the Alps with France: the French Alps) or when its point lies within
+        :data:`OUTSIDE_KM` of ``iso``."""
+        if found.kind in VAST_KINDS and (town or region):
+            return None
+        if found.kind in SETTLED_KINDS and town:
+            return None
+        if iso is None or iso == found.country:
+            return found
+        part = self.part_in(found, iso)
+        if part is not None:
+            return self.fitting(part, iso, town=town, region=region)
+        return found if km_outside(found.lat, found.lon, iso) <= OUTSIDE_KM else None
+
     def part_in(self, feature: Landmark, iso: str) -> Landmark | None:
-        """The part of a feature of several countries that lies in ``iso``: a row of that
-        country named after it ("French Alps" of the Alps), when there is one."""
-        index = self.landmarks.index(feature)
-        names = [k for k, rows in self._keys.items() if index in rows]
-        parts: list[Landmark] = []
-        for name in names:
-            spaced = f" {name.replace('-', ' ')} "
-            for key in self._words.get(name.split()[0], ()) if name else ():
-                if key != name and spaced in f" {key.replace('-', ' ')} ":
-                    for i in self._keys[key]:
-                        row = self.landmarks[i]
-                        if row is not feature and row.country == iso and row not in parts:
-                            parts.append(row)
-        return parts[0] if len(parts) == 1 else None
+        """The part of a feature of several countries that lies in ``iso``: the one row of
+        that country whose name holds one of the feature's ("French Alps" of the Alps)."""
+        row = self.landmarks.index(feature)
+        names = [k.replace("-", " ") for k, rows in self._keys.items() if row in rows]
+        parts = {
+            i
+            for name in names
+            for key in self._words.get(name.split()[0], ())
+            if key != name and f" {name} " in f" {key.replace('-', ' ')} "
+            for i in self._keys[key]
+            if i != row and self.landmarks[i].country == iso
+        }
+        return self.landmarks[parts.pop()] if len(parts) == 1 else None
 
     def _pick(self, rows: list[int] | tuple[()], iso: str | None) -> Landmark | None:
         """The first row inside ``iso``, else inside one of its territories or the country
