@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -92,3 +93,13 @@ def locate_all(geo: Geolocator, images: list[Path], concurrency: int = 16) -> li
             await geo.aclose()
 
     return asyncio.run(go())
+
+
+def assert_near(hit: Any, lat: float, lon: float, km: float) -> None:
+    """Assert that a point (anything with ``lat``/``lon``) lies within ``km`` of
+    (``lat``, ``lon``), naming it and the distance when not."""
+    from ethan.geo import haversine_km
+
+    assert hit is not None
+    d = haversine_km(hit.lat, hit.lon, lat, lon)
+    assert d <= km, f"{getattr(hit, 'name', hit)} is {d:.0f} km from ({lat}, {lon})"

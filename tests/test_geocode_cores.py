@@ -6,21 +6,15 @@ from __future__ import annotations
 
 import pytest
 
-from ethan.geo import haversine_km
-from ethan.geocode import Gazetteer, Resolved
+from ethan.geocode import Gazetteer
 from ethan.geocode.cores import cores
 from ethan.types import Guess
+from tests.conftest import assert_near
 
 
 @pytest.fixture(scope="module")
 def gaz() -> Gazetteer:
     return Gazetteer()
-
-
-def _near(hit: Resolved | None, lat: float, lon: float, km: float) -> None:
-    assert hit is not None
-    d = haversine_km(hit.lat, hit.lon, lat, lon)
-    assert d <= km, f"{hit.name} is {d:.0f} km from ({lat}, {lon})"
 
 
 @pytest.mark.parametrize(
@@ -59,14 +53,14 @@ def test_a_described_feature_resolves_to_its_place(
 ) -> None:
     hit = gaz.resolve(guess)
     assert hit is not None and hit.level in ("landmark", "place")
-    _near(hit, lat, lon, km)
+    assert_near(hit, lat, lon, km)
 
 
 def test_a_street_named_after_someone_stays_in_the_named_city(gaz: Gazetteer) -> None:
     # "Washington" is a town too, but the street is in the city named beside it
     hit = gaz.resolve(Guess(place="Washington Street", city="Hoboken", region="NJ", country="USA"))
     assert hit is not None and hit.level == "city"
-    _near(hit, 40.74, -74.03, 3)
+    assert_near(hit, 40.74, -74.03, 3)
 
 
 def test_a_core_outside_the_named_region_is_not_taken(gaz: Gazetteer) -> None:
@@ -76,7 +70,7 @@ def test_a_core_outside_the_named_region_is_not_taken(gaz: Gazetteer) -> None:
         Guess(place="Glacier Point Road", city="Yosemite National Park", region="CA", country="USA")
     )
     assert hit is not None
-    _near(hit, 37.75, -119.59, 30)
+    assert_near(hit, 37.75, -119.59, 30)
 
 
 @pytest.mark.parametrize(
@@ -101,7 +95,7 @@ def test_a_valley_named_after_its_river_is_not_the_village_of_that_name(
     # the village Loiré (accents fold away) lies 130 km from the Loire Valley
     hit = gaz.resolve(Guess(place="Loire Valley", country="France"))
     assert hit is not None
-    _near(hit, 47.35, 0.70, 30)
+    assert_near(hit, 47.35, 0.70, 30)
 
 
 # exact names first: a near-miss of a feature never beats a town spelt exactly
@@ -119,7 +113,7 @@ def test_an_exact_town_beats_a_near_miss_of_a_feature(
 ) -> None:
     hit = gaz.resolve(guess)
     assert hit is not None and hit.level in ("place", "city")
-    _near(hit, lat, lon, 5)
+    assert_near(hit, lat, lon, 5)
 
 
 @pytest.mark.parametrize(

@@ -9,10 +9,11 @@ from collections import defaultdict
 import pytest
 
 from ethan.geo import haversine_km
-from ethan.geocode import Gazetteer, Resolved
+from ethan.geocode import Gazetteer
 from ethan.geocode.check import km_outside
 from ethan.geocode.landmarks import KINDS, WATER_KINDS, Landmark, landmark_table
 from ethan.types import Guess
+from tests.conftest import assert_near
 
 LAND_SLACK_KM = 10.0  # coarse country outlines: a point on a coast may fall just outside
 WATER_SLACK_KM = 150.0  # a reef, bay or sound lies off the coast by nature
@@ -61,12 +62,6 @@ def gaz() -> Gazetteer:
     return Gazetteer()
 
 
-def _near(hit: Resolved | None, lat: float, lon: float, km: float) -> None:
-    assert hit is not None
-    d = haversine_km(hit.lat, hit.lon, lat, lon)
-    assert d <= km, f"{hit.name} is {d:.0f} km from ({lat}, {lon})"
-
-
 # natural features, parks and sites named with only their country (or region)
 @pytest.mark.parametrize(
     ("guess", "lat", "lon", "km"),
@@ -85,7 +80,7 @@ def _near(hit: Resolved | None, lat: float, lon: float, km: float) -> None:
 def test_features_resolve_to_their_own_point(
     gaz: Gazetteer, guess: Guess, lat: float, lon: float, km: float
 ) -> None:
-    _near(gaz.resolve(guess), lat, lon, km)
+    assert_near(gaz.resolve(guess), lat, lon, km)
 
 
 def test_a_range_or_desert_never_beats_the_town_or_region_named_with_it(gaz: Gazetteer) -> None:
@@ -95,11 +90,11 @@ def test_a_range_or_desert_never_beats_the_town_or_region_named_with_it(gaz: Gaz
     # ...nor than the town: the town's own point
     hit = gaz.resolve(Guess(place="Sahara Desert", city="Douz", country="Tunisia"))
     assert hit is not None and hit.level == "city"
-    _near(hit, 33.46, 9.02, 10)
+    assert_near(hit, 33.46, 9.02, 10)
     # alone with its country, the range is the answer, at region precision
     hit = gaz.resolve(Guess(place="Rocky Mountains", country="USA"))
     assert hit is not None and hit.level == "region" and hit.area is None
-    _near(hit, 43.0, -110.0, 100)
+    assert_near(hit, 43.0, -110.0, 100)
 
 
 def test_a_feature_of_several_countries_stays_in_the_one_named(gaz: Gazetteer) -> None:
@@ -112,7 +107,7 @@ def test_a_feature_of_several_countries_stays_in_the_one_named(gaz: Gazetteer) -
     # a range named by another of its names finds the part too
     hit = gaz.resolve(Guess(place="Rocky Mountains", country="Canada"))
     assert hit is not None and hit.country_code == "CA"
-    _near(hit, 51.4, -116.3, 150)
+    assert_near(hit, 51.4, -116.3, 150)
     # a border feature named with its other country is reported in that country
     hit = gaz.resolve(Guess(place="Lake Titicaca", country="Bolivia"))
     assert hit is not None and hit.country_code == "BO" and hit.name.endswith("Bolivia")
@@ -123,7 +118,7 @@ def test_the_town_named_on_an_island_is_more_precise_than_the_island(gaz: Gazett
     assert island is not None and island.level == "landmark"
     town = gaz.resolve(Guess(place="Isle of Skye", city="Portree", country="United Kingdom"))
     assert town is not None and town.level == "city"
-    _near(town, 57.41, -6.19, 5)
+    assert_near(town, 57.41, -6.19, 5)
 
 
 @pytest.mark.parametrize(
@@ -139,7 +134,7 @@ def test_a_territory_s_features_resolve_whichever_way_it_is_named(
 ) -> None:
     hit = gaz.resolve(guess)
     assert hit is not None and hit.level == "landmark"
-    _near(hit, lat, lon, 5)
+    assert_near(hit, lat, lon, 5)
 
 
 def test_no_feature_name_is_a_large_town_of_its_country_elsewhere(rows: list[Landmark]) -> None:
