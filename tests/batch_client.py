@@ -4,7 +4,11 @@ CACHE MAX_REQUESTS IMAGE...``."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ethan import Geolocator, ResponseCache
@@ -28,6 +32,29 @@ async def main(url: str, out: Path, cache: Path, max_requests: int, images: list
             )
         finally:
             await geo.aclose()
+
+
+def spawn(args: list[str], images: list[Path], *, stderr: int) -> subprocess.Popen[str]:
+    """This module run in its own process (``args``: URL OUT CACHE COUNT), as a test
+    that kills or inspects a run in flight starts it."""
+    root = Path(__file__).resolve().parents[1]
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.batch_client", *args, *map(str, images)],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+        text=True,
+    )
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 120.0) -> None:
+    """Poll ``condition`` until it holds; fail naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
 
 
 if __name__ == "__main__":

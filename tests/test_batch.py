@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,6 +19,7 @@ from ethan.batch.state import state_path_for
 from ethan.budget import PRICES_PER_MTOK, Budget, BudgetExceededError, batch_prices, usage_cost
 from ethan.errors import ConfigError
 from ethan.results import PredictionWriter, read_predictions
+from tests.batch_client import spawn, wait_until
 from tests.batch_server import BatchServer
 from tests.conftest import STREETVIEW, locate_all
 from tests.replay_server import Fault, ReplayCorpus, ReplayServer
@@ -237,14 +235,6 @@ def test_budget_uses_batch_prices(batch_server: BatchServer, tmp_path: Path) -> 
     assert budget.usage == usage and budget.requests == 4
 
 
-def _wait_until(condition: Callable[[], bool], what: str, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
 def test_killed_while_polling_resumes_the_same_batches_uploading_nothing(
     batch_server: BatchServer, server: ReplayServer, tmp_path: Path
 ) -> None:
@@ -252,16 +242,9 @@ def test_killed_while_polling_resumes_the_same_batches_uploading_nothing(
     out = tmp_path / "o.jsonl"
     batch_server.hold.set()  # every batch stays in_progress until released
     args = [batch_server.base_url, str(out), str(tmp_path / "c.sqlite"), "15"]
-    root = Path(__file__).resolve().parents[1]
-    client = subprocess.Popen(
-        [sys.executable, "-m", "tests.batch_client", *args, *map(str, images)],
-        cwd=root,
-        env={**os.environ, "PYTHONPATH": str(root)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    client = spawn(args, images, stderr=subprocess.PIPE)
     try:
-        _wait_until(lambda: batch_server.retrievals >= 6 or client.poll() is not None, "polling")
+        wait_until(lambda: batch_server.retrievals >= 6 or client.poll() is not None, "polling")
         assert client.poll() is None, client.stderr.read() if client.stderr else ""
         client.send_signal(signal.SIGKILL)
         client.wait(timeout=30)
@@ -366,22 +349,15 @@ def test_killed_during_an_upload_resumes_without_uploading_anything_twice(
     out = tmp_path / "o.jsonl"
     batch_server.upload_latency = 1.0
     args = [batch_server.base_url, str(out), str(tmp_path / "c.sqlite"), "10"]
-    root = Path(__file__).resolve().parents[1]
-    client = subprocess.Popen(
-        [sys.executable, "-m", "tests.batch_client", *args, *map(str, images)],
-        cwd=root,
-        env={**os.environ, "PYTHONPATH": str(root)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    client = spawn(args, images, stderr=subprocess.DEVNULL)
     try:
-        _wait_until(lambda: batch_server.uploads_started == 2, "the second upload")
+        wait_until(lambda: batch_server.uploads_started == 2, "the second upload")
         client.send_signal(signal.SIGKILL)  # while the server takes the second file
         client.wait(timeout=30)
     finally:
         if client.poll() is None:
             client.kill()
-    _wait_until(lambda: len(batch_server.uploads) == 2, "the server to keep the second file")
+    wait_until(lambda: len(batch_server.uploads) == 2, "the server to keep the second file")
     state = BatchState.load(state_path_for(out))
     assert [p.file_id is not None for p in state.parts] == [True, False]
     batch_server.upload_latency = 0.0

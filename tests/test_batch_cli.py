@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,26 +12,18 @@ import pytest
 from ethan import Status
 from ethan.batch import BatchState, state_path_for
 from ethan.results import read_predictions
+from tests.batch_client import spawn, wait_until
 from tests.batch_server import BatchServer
 from tests.conftest import STREETVIEW, run_ethan
 from tests.replay_server import ReplayCorpus
 
 IMAGES = sorted((STREETVIEW / "images").glob("*.jpg"), key=lambda p: int(p.stem))[:10]
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
 def batch_server(corpus: ReplayCorpus) -> Iterator[BatchServer]:
     with BatchServer(corpus) as running:
         yield running
-
-
-def _wait_until(condition: Callable[[], bool], what: str, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def _json_lines(text: str) -> list[dict[str, object]]:
@@ -45,18 +34,11 @@ def test_list_status_and_cancel_a_run_in_flight(batch_server: BatchServer, tmp_p
     out = tmp_path / "predictions.jsonl"  # as in an eval run folder
     batch_server.hold.set()
     args = [batch_server.base_url, str(out), str(tmp_path / "c.sqlite"), "5"]
-    client = subprocess.Popen(
-        [sys.executable, "-m", "tests.batch_client", *args, *map(str, IMAGES)],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    client = spawn(args, IMAGES, stderr=subprocess.PIPE)
     try:
-        _wait_until(lambda: len(batch_server.creations) == 2, "two batches")
+        wait_until(lambda: len(batch_server.creations) == 2, "two batches")
         first, second = batch_server.creations
-        _wait_until(lambda: state_path_for(out).exists(), "the state file")
+        wait_until(lambda: state_path_for(out).exists(), "the state file")
 
         listed = run_ethan("batch", "list", "--out", str(out), "--json")
         assert listed.returncode == 0, listed.stderr
